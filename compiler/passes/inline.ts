@@ -1,0 +1,50 @@
+// Inlining: replaces each call of a helper function by a copy of its body, then drops the helpers.
+import { Block, Op, Value, type Module } from '../ir/ir.js';
+
+export function inlineCalls(m: Module): void {
+  inlineBlock(m.kernel.body, m, new Map());
+  for (const [name, f] of m.funcs) if (!f.isKernel) m.funcs.delete(name);
+}
+
+/** `rename` maps each inlined call's results to the values its callee returned. */
+function inlineBlock(block: Block, m: Module, rename: Map<Value, Value>): void {
+  const out: Op[] = [];
+  for (const op of block.ops) {
+    op.operands = op.operands.map((v) => rename.get(v) ?? v);
+    for (const r of op.regions) inlineBlock(r, m, rename);
+    if (op.opcode !== 'call') {
+      out.push(op);
+      continue;
+    }
+    const callee = m.funcs.get(String(op.attrs['callee']));
+    if (!callee) throw new Error(`internal: call to unknown function '${op.attrs['callee']}'`);
+    const map = new Map<Value, Value>(callee.params.map((p, i) => [p.value, op.operands[i]!]));
+    const copies = new Block();
+    for (const inner of callee.body.ops.slice(0, -1)) copies.append(cloneOp(inner, map));
+    inlineBlock(copies, m, rename); // helpers that call helpers
+    out.push(...copies.ops);
+    const ret = callee.body.ops.at(-1)!;
+    op.results.forEach((r, i) => rename.set(r, map.get(ret.operands[i]!) ?? ret.operands[i]!));
+  }
+  block.ops = out;
+  for (const op of out) op.parent = block;
+}
+
+/** Deep-copies `op` with fresh results, remapping operands through `map` (which it extends). */
+export function cloneOp(op: Op, map: Map<Value, Value>): Op {
+  const results = op.results.map((r) => {
+    const nr = new Value(r.type, r.name);
+    map.set(r, nr);
+    return nr;
+  });
+  const regions = op.regions.map((region) => {
+    const nb = new Block(region.args.map((a) => {
+      const na = new Value(a.type, a.name);
+      map.set(a, na);
+      return na;
+    }));
+    for (const inner of region.ops) nb.append(cloneOp(inner, map));
+    return nb;
+  });
+  return new Op(op.opcode, op.operands.map((v) => map.get(v) ?? v), results, { ...op.attrs }, regions, op.loc);
+}

@@ -1,0 +1,31 @@
+// esbuild plugin: embeds the TypeScript source of every module that calls jit(), so that a bundle can
+// compile its kernels where the original files are not at hand. Use: plugins: [tilejitSources()].
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { registrationSnippet } from './registry.js';
+
+interface MinimalPlugin {
+  name: string;
+  setup(build: {
+    onLoad(
+      options: { filter: RegExp },
+      callback: (args: { path: string }) => Promise<{ contents: string; loader: 'ts' | 'tsx' } | undefined>,
+    ): void;
+  }): void;
+}
+
+export function tilejitSources(options: { root?: string } = {}): MinimalPlugin {
+  const root = options.root ?? process.cwd();
+  return {
+    name: 'tilejit-sources',
+    setup(build) {
+      build.onLoad({ filter: /\.[cm]?tsx?$/ }, async ({ path }) => {
+        if (path.includes('node_modules')) return undefined;
+        const text = await readFile(path, 'utf8');
+        if (!/\bjit\s*\(/.test(text)) return undefined;
+        const file = relative(root, path).split('\\').join('/');
+        return { contents: registrationSnippet(file, text) + text, loader: path.endsWith('x') ? 'tsx' : 'ts' };
+      });
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// The devices a kernel can run on, and how one is chosen. Each runtime (cpu, cuda, webgpu) implements
+// Device; the best present one is the default.
+import type { CompiledKernel } from './compiled.js';
+import type { BoundArg } from './bind.js';
+import { cpuDevice } from './cpu/device.js';
+
+export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}` | 'webgpu';
+
+export interface LaunchRequest {
+  readonly kernel: CompiledKernel;
+  readonly grid: readonly [number, number, number];
+  readonly args: readonly BoundArg[];
+  readonly numWarps: number;
+}
+
+export interface Device {
+  readonly name: string;
+  /** The compilation target this device runs ('cpu' runs the optimized IR as is). */
+  readonly target: 'cpu' | 'ptx' | 'wgsl';
+  launch(req: LaunchRequest): void;
+}
+
+/** Resolves a device option; the default is the best device present. */
+export function getDevice(name?: DeviceName | Device): Device {
+  if (name === undefined) return defaultDevice();
+  if (typeof name === 'object') return name;
+  if (name === 'cpu') return cpuDevice;
+  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cpu'`);
+}
+
+export function defaultDevice(): Device {
+  return cpuDevice;
+}

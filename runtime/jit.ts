@@ -1,0 +1,131 @@
+// jit(): wraps a kernel function, specializes it on its launch arguments, caches each compiled variant
+// in memory, and launches it on a device.
+import { createHash } from 'node:crypto';
+import { defineKernel, compileToIR, type KernelDefinition, type DumpOption } from '../compiler/compile.js';
+import { callerFileFromStack, locateKernelSource, type SourceFileText } from '../compiler/source/locate.js';
+import { CompilationError, LaunchError } from '../compiler/frontend/errors.js';
+import type { DTypeName, Ptr } from '../compiler/language/tl.js';
+import { bindArguments, type Binding } from './bind.js';
+import type { BufferArg } from './buffers.js';
+import type { CompiledKernel } from './compiled.js';
+import { getDevice, type Device, type DeviceName } from './device.js';
+
+/** The launch-time type of each kernel parameter: buffers for pointers, numbers/booleans/dtypes otherwise. */
+export type LaunchArgs<P extends readonly unknown[]> = { [K in keyof P]: P[K] extends Ptr<infer _D> ? BufferArg : P[K] extends boolean ? boolean : P[K] extends DTypeName ? DTypeName : number | boolean };
+
+export type Grid = number | readonly [number] | readonly [number, number] | readonly [number, number, number];
+/** Constexpr values of a launch, by parameter name, for grids computed from block sizes. */
+export type Meta = Readonly<Record<string, number | boolean | string>>;
+
+export interface LaunchOptions {
+  /** Number of programs along each axis, or a function of the constexpr arguments. */
+  readonly grid: Grid | ((meta: Meta) => Grid);
+  /** Warps per program on GPUs (a power of two, 1 to 32; default 4). Part of the cache key. */
+  readonly numWarps?: number;
+  /** Where to run; the default is the best device present. */
+  readonly device?: DeviceName | Device;
+  /** Dump the IR after every stage (true) or the named stages. */
+  readonly dump?: DumpOption;
+}
+
+export interface JitOptions {
+  /** The kernel's TypeScript source, when it cannot be found from the call site (see docs). */
+  readonly source?: string;
+  /** File name used in error messages together with `source`. */
+  readonly file?: string;
+  /** Parameters to treat as constexpr when the source has no type annotations (plain JavaScript). */
+  readonly constexprs?: readonly string[];
+}
+
+type KernelFn = (...args: never[]) => void;
+
+export class JITKernel<F extends KernelFn> {
+  readonly name: string;
+  private def: KernelDefinition | undefined;
+  private readonly cache = new Map<string, CompiledKernel>();
+  private sourceHash = '';
+
+  constructor(
+    private readonly fn: F,
+    private readonly options: JitOptions,
+    private readonly callerFile: string | undefined,
+  ) {
+    if (typeof fn !== 'function') throw new TypeError(`jit() expects a kernel function, got ${typeof fn}`);
+    if (!fn.name) throw new TypeError(`jit() needs a named function (jit(function myKernel(...) {...})) so that its source can be found`);
+    this.name = fn.name;
+  }
+
+  /** The parsed kernel definition (found and parsed on first use). */
+  get definition(): KernelDefinition {
+    if (!this.def) {
+      const source = this.findSource();
+      this.sourceHash = createHash('sha256').update(source.text).digest('hex').slice(0, 16);
+      this.def = defineKernel(this.name, source, this.options.constexprs);
+    }
+    return this.def;
+  }
+
+  private findSource(): SourceFileText {
+    if (this.options.source !== undefined) return { file: this.options.file ?? `${this.name}.ts`, text: this.options.source };
+    const found = locateKernelSource(this.name, this.callerFile);
+    if (found) return found;
+    throw new CompilationError(
+      this.name,
+      undefined,
+      `cannot find the TypeScript source of kernel '${this.name}' (called from ${this.callerFile ?? 'an unknown file'}). ` +
+        `Run the .ts file directly (tsx, vitest), bundle it with tilejit's esbuild plugin (tilejit/esbuild-plugin), or pass jit(fn, { source })`,
+    );
+  }
+
+  /** Compiles (or fetches from the cache) the variant for these arguments, without launching. */
+  specialize(opts: Omit<LaunchOptions, 'grid'>, ...args: LaunchArgs<Parameters<F>>): { compiled: CompiledKernel; binding: Binding; device: Device } {
+    const def = this.definition;
+    const binding = bindArguments(this.name, def.params, args);
+    const device = getDevice(opts.device);
+    const numWarps = opts.numWarps ?? 4;
+    if (!Number.isInteger(numWarps) || numWarps < 1 || numWarps > 32 || (numWarps & (numWarps - 1)) !== 0)
+      throw new LaunchError(`numWarps must be a power of two from 1 to 32, got ${numWarps}`);
+    const key = `${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}`;
+    let compiled = this.cache.get(key);
+    if (!compiled) {
+      const { module, stages } = compileToIR(def, binding.params, opts.dump);
+      compiled = { name: this.name, key, params: binding.params, module, stages, sourceText: def.source.text, artifacts: new Map() };
+      this.cache.set(key, compiled);
+    }
+    return { compiled, binding, device };
+  }
+
+  /** Compiles if needed and runs the kernel over `grid`. */
+  launch(opts: LaunchOptions, ...args: LaunchArgs<Parameters<F>>): void {
+    const { compiled, binding, device } = this.specialize(opts, ...args);
+    const grid = normalizeGrid(typeof opts.grid === 'function' ? opts.grid(binding.constexprs) : opts.grid);
+    if (grid.some((g) => g === 0)) return;
+    device.launch({ kernel: compiled, grid, args: binding.args, numWarps: opts.numWarps ?? 4 });
+  }
+
+  /** Number of compiled variants in the in-memory cache. */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+}
+
+export function normalizeGrid(g: Grid): [number, number, number] {
+  const arr = typeof g === 'number' ? [g] : [...g];
+  if (arr.length < 1 || arr.length > 3) throw new LaunchError(`grid must have 1 to 3 dimensions, got ${arr.length}`);
+  const limits = [2 ** 31 - 1, 65535, 65535];
+  arr.forEach((x, i) => {
+    if (!Number.isInteger(x) || x < 0 || x > limits[i]!) throw new LaunchError(`grid[${i}] must be an integer in [0, ${limits[i]}], got ${x}`);
+  });
+  return [arr[0] ?? 1, arr[1] ?? 1, arr[2] ?? 1];
+}
+
+/** Wraps a kernel function written against `tl`. The function is never called; its source is compiled. */
+export function jit<F extends KernelFn>(fn: F, options: JitOptions = {}): JITKernel<F> {
+  // Frame 0 is jit() itself; frame 1 is the module that defines the kernel.
+  return new JITKernel(fn, options, callerFileFromStack(new Error().stack, 1));
+}
+
+/** Ceiling division for grid sizes. */
+export function cdiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}

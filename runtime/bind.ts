@@ -1,7 +1,7 @@
 // Binds launch arguments to a kernel's declared parameters: checks them, types pointers from their
 // buffers and scalars from their declarations, and collects constexpr values. The result is the
 // kernel's specialization signature.
-import { DTYPE_INFO, type DType, isDType } from '../compiler/ir/dtype.js';
+import { DTYPE_INFO, type DType } from '../compiler/ir/dtype.js';
 import type { BoundParam, DeclaredParam } from '../compiler/compile.js';
 import { LaunchError } from '../compiler/frontend/errors.js';
 import { allocateHost } from './storage.js';
@@ -29,8 +29,8 @@ export function bindArguments(kernel: string, declared: readonly DeclaredParam[]
     const v = values[i];
     const where = `argument ${i + 1} ('${d.name}') of kernel '${kernel}'`;
     if (d.kind === 'constexpr') {
-      if (!(typeof v === 'number' || typeof v === 'boolean' || isDType(v)))
-        throw new LaunchError(`${where} is a constexpr: expected a number, boolean or dtype name, got ${describe(v)}`);
+      if (!(typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string'))
+        throw new LaunchError(`${where} is a constexpr: expected a number, boolean or string, got ${describe(v)}`);
       params.push({ name: d.name, kind: 'constexpr', value: v });
       args.push({ name: d.name, kind: 'constexpr', value: v });
       constexprs[d.name] = v;

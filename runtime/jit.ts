@@ -4,14 +4,14 @@ import { createHash } from 'node:crypto';
 import { defineKernel, compileToIR, type KernelDefinition, type DumpOption } from '../compiler/compile.js';
 import { callerFileFromStack, locateKernelSource, type SourceFileText } from '../compiler/source/locate.js';
 import { CompilationError, LaunchError } from '../compiler/frontend/errors.js';
-import type { DTypeName, Ptr } from '../compiler/language/tl.js';
+import type { Ptr } from '../compiler/language/tl.js';
 import { bindArguments, type Binding } from './bind.js';
 import type { BufferArg } from './buffers.js';
 import type { CompiledKernel } from './compiled.js';
 import { getDevice, type Device, type DeviceName } from './device.js';
 
 /** The launch-time type of each kernel parameter: buffers for pointers, numbers/booleans/dtypes otherwise. */
-export type LaunchArgs<P extends readonly unknown[]> = { [K in keyof P]: P[K] extends Ptr<infer _D> ? BufferArg : P[K] extends boolean ? boolean : P[K] extends DTypeName ? DTypeName : number | boolean };
+export type LaunchArgs<P extends readonly unknown[]> = { [K in keyof P]: P[K] extends Ptr<infer _D> ? BufferArg : P[K] extends boolean ? boolean : P[K] extends string ? P[K] : number | boolean };
 
 export type Grid = number | readonly [number] | readonly [number, number] | readonly [number, number, number];
 /** Constexpr values of a launch, by parameter name, for grids computed from block sizes. */
@@ -46,7 +46,7 @@ export class JITKernel<F extends KernelFn> {
   private sourceHash = '';
 
   constructor(
-    private readonly fn: F,
+    fn: F,
     private readonly options: JitOptions,
     private readonly callerFile: string | undefined,
   ) {

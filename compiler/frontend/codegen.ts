@@ -46,7 +46,7 @@ export function generateIR(req: IRGenRequest): Module {
   for (const p of req.params) {
     const operand: Operand =
       p.kind === 'constexpr'
-        ? typeof p.value === 'string' ? { kind: 'dtype', dtype: p.value as DType } : constOp(p.value)
+        ? typeof p.value === 'string' ? (isDTypeName(p.value) ? { kind: 'dtype', dtype: p.value } : { kind: 'string', value: p.value }) : constOp(p.value)
         : valueOp(fparams.find((f) => f.name === p.name)!.value);
     gen.scope.declare(p.name, new Binding(operand, true, p.name));
   }
@@ -692,6 +692,14 @@ export class FunctionGen {
 
   compare(pred: CmpPredicate, a: Operand, b: Operand, node: Node): Operand {
     if (a.kind === 'const' && b.kind === 'const') return constOp(foldCompare(pred, a.value, b.value));
+    // Strings and dtypes are constexprs: compare them at compile time.
+    const text = (o: Operand): string | undefined => (o.kind === 'string' ? o.value : o.kind === 'dtype' ? o.dtype : undefined);
+    const ta = text(a), tb = text(b);
+    if (ta !== undefined || tb !== undefined) {
+      if (ta === undefined || tb === undefined || (pred !== 'eq' && pred !== 'ne'))
+        throw this.error(node, `only '===' and '!==' compare strings and dtypes, and only with each other`);
+      return constOp(pred === 'eq' ? ta === tb : ta !== tb);
+    }
     const [x, y] = this.unify(a, b, node);
     return valueOp(this.b.cmp(pred, x, y));
   }

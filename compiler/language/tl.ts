@@ -15,7 +15,7 @@ declare const pointerBrand: unique symbol;
 /** A pointer (or block of pointers). `Ptr<'f16'>` fixes the element type; plain `Ptr` takes it from the launch. */
 export type Ptr<D extends DTypeName = DTypeName> = number & { readonly [pointerBrand]: D };
 /** A parameter whose value is baked into the compiled code; each distinct value compiles a variant. */
-export type constexpr<T extends number | boolean | DTypeName = number> = T;
+export type constexpr<T extends number | boolean | string = number> = T;
 
 // Scalar parameter kinds: a launch argument is converted to this type.
 export type i64 = number;
@@ -65,15 +65,15 @@ export function atomicAdd(ptr: number, value: number, options?: StoreOptions): T
 
 // ---- shapes
 /** Inserts an axis of size 1 at `axis` (Triton's `x[:, None]` is `expandDims(x, 1)`). */
-export function expandDims(x: number, axis: number): Tensor { return outside('expandDims'); }
+export function expandDims<T extends number | boolean>(x: T, axis: number): T { return outside('expandDims'); }
 /** `x[:, None]`: a 1-D block as a column of shape [N, 1]. */
-export function col(x: number): Tensor { return outside('col'); }
+export function col<T extends number | boolean>(x: T): T { return outside('col'); }
 /** `x[None, :]`: a 1-D block as a row of shape [1, N]. */
-export function row(x: number): Tensor { return outside('row'); }
-export function broadcastTo(x: number, shape: readonly number[]): Tensor { return outside('broadcastTo'); }
-export function reshape(x: number, shape: readonly number[]): Tensor { return outside('reshape'); }
+export function row<T extends number | boolean>(x: T): T { return outside('row'); }
+export function broadcastTo<T extends number | boolean>(x: T, shape: readonly number[]): T { return outside('broadcastTo'); }
+export function reshape<T extends number | boolean>(x: T, shape: readonly number[]): T { return outside('reshape'); }
 /** Permutes axes; without `perm`, reverses them (a 2-D transpose). */
-export function trans(x: number, perm?: readonly number[]): Tensor { return outside('trans'); }
+export function trans<T extends number | boolean>(x: T, perm?: readonly number[]): T { return outside('trans'); }
 
 // ---- elementwise
 export function where(cond: Mask, a: number | boolean, b: number | boolean): Tensor { return outside('where'); }

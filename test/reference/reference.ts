@@ -166,6 +166,8 @@ export interface PopeFlashOptions {
   softmaxScale?: number | null;
   /** (B, Nk) booleans, true = attend. */
   keyPaddingMask?: ArrayLike<boolean> | null;
+  /** General mask: may query i of batch b attend to key j? */
+  mask?: (b: number, i: number, j: number) => boolean;
 }
 
 /**
@@ -190,7 +192,7 @@ export function popeFlashAttention(
         const row = ((b * H + h) * Nq + i) * Nk;
         let m = -Infinity;
         for (let j = 0; j < Nk; j++) {
-          const ok = (!o.causal || j <= i + Nk - Nq) && (!o.keyPaddingMask || o.keyPaddingMask[b * Nk + j]);
+          const ok = (!o.causal || j <= i + Nk - Nq) && (!o.keyPaddingMask || o.keyPaddingMask[b * Nk + j]) && (!o.mask || o.mask(b, i, j));
           p[j] = ok ? sim[row + j]! * scale : -Infinity;
           m = Math.max(m, p[j]!);
         }

@@ -1,0 +1,61 @@
+// Flash attention forward with PoPE: scores as in pope-similarity, then an online softmax in exp2
+// form (log2 e folded into the scale) and the product with V, one program per BLOCK_M queries of one
+// (batch, head). Bottom-right causal alignment (query i sees key j iff j <= i + Nk − Nq), key blocks
+// past the diagonal skipped; an optional boolean mask addressed by strides, so (B, Nk) key padding,
+// (Nq, Nk) and (B, Nq, Nk) masks all work (stride 0 on a missing axis); grouped-query heads; partial
+// rotation. Rows with no visible key output zeros.
+//   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
+import { jit, tl } from '../index.js';
+import { clampBias, popeRotatedTile, type Magnitude } from './pope-math.js';
+
+export const popeFlashAttention = jit(function popeFlashAttention(
+  Q: tl.Ptr, K: tl.Ptr, V: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Mask: tl.Ptr, Out: tl.Ptr,
+  H: tl.i32, GROUP: tl.i32, Nq: tl.i32, Nk: tl.i32, D: tl.i32, rot: tl.i32, softmaxScale: tl.f32,
+  sqb: tl.i64, sqh: tl.i64, sqn: tl.i32, skb: tl.i64, skh: tl.i64, skn: tl.i32, svb: tl.i64, svh: tl.i64, svn: tl.i32,
+  sob: tl.i64, soh: tl.i64, son: tl.i32, smb: tl.i64, smq: tl.i32, smk: tl.i32,
+  HAS_BIAS: tl.constexpr<boolean>, HAS_MASK: tl.constexpr<boolean>, CAUSAL: tl.constexpr<boolean>,
+  MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+) {
+  const pidM = tl.programId(0);
+  const bh = tl.programId(1);
+  const b = tl.idiv(bh, H);
+  const h = bh % H;
+  const kvh = tl.idiv(h, GROUP);
+  const offsM = pidM * BLOCK_M + tl.arange(0, BLOCK_M);
+  const dims = tl.arange(0, BLOCK_D);
+  const diag = Nk - Nq;
+
+  const shift = HAS_BIAS ? -tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 }))) : 0;
+  const [qc, qs, qt] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
+  const kBase = K + b * skb + kvh * skh;
+  const vBase = V + b * svb + kvh * svh;
+  const qkScale = softmaxScale * Math.LOG2E;
+
+  let mI = tl.full([BLOCK_M], -Infinity, 'f32');
+  let lI = tl.zeros([BLOCK_M], 'f32');
+  let acc = tl.zeros([BLOCK_M, BLOCK_D], 'f32');
+  let kEnd = Nk;
+  if (CAUSAL) kEnd = tl.minimum(Nk, (pidM + 1) * BLOCK_M + diag); // later key blocks are all masked
+  for (let start = 0; start < kEnd; start += BLOCK_N) {
+    const offsN = start + tl.arange(0, BLOCK_N);
+    const [kc, ks, kt] = popeRotatedTile(kBase, offsN, Nk, skn, Freqs, 0, D, rot, 0, MAGNITUDE, BLOCK_D);
+    const scores = (tl.dot(qc, tl.trans(kc)) + tl.dot(qs, tl.trans(ks)) + tl.dot(qt, tl.trans(kt))) * qkScale;
+    let visible = tl.row(offsN < Nk);
+    if (CAUSAL) visible = visible && tl.row(offsN) <= tl.col(offsM) + diag;
+    if (HAS_MASK) {
+      const inRange = tl.col(offsM < Nq) && tl.row(offsN < Nk);
+      visible = visible && tl.load(Mask + b * smb + tl.col(offsM) * smq + tl.row(offsN) * smk, { mask: inRange, other: 0 }) != 0;
+    }
+    const s = tl.where(visible, scores, -Infinity);
+    const mNew = tl.maximum(mI, tl.max(s, 1));
+    const mSafe = tl.where(mNew == -Infinity, 0, mNew); // a row with nothing visible yet
+    const p = tl.exp2(s - tl.col(mSafe));
+    const alpha = tl.exp2(mI - mSafe);
+    lI = lI * alpha + tl.sum(p, 1);
+    const v = tl.cast(tl.load(vBase + tl.col(offsN) * svn + tl.row(dims), { mask: tl.col(offsN < Nk) && tl.row(dims < D), other: 0 }), 'f32');
+    acc = acc * tl.col(alpha) + tl.dot(p, v);
+    mI = mNew;
+  }
+  const out = acc / tl.col(tl.where(lI > 0, lI, 1));
+  tl.store(Out + b * sob + h * soh + tl.col(offsM) * son + tl.row(dims), out, { mask: tl.col(offsM < Nq) && tl.row(dims < D) });
+});

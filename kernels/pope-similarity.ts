@@ -1,0 +1,28 @@
+// Fused PoPE attention similarity: sim[b, h, i, j] = Σ_c softplus(q_c) softplus(k_c) cos(φk_c − φq_c)
+// + Σ_tail q_c k_c, for q_len <= k_len (queries take the last positions) and grouped-query heads
+// (query head h reads kv head h / GROUP). The key bias becomes a query phase (per query head), so
+// each key tile is rotated without it. Strides are in elements; the last axis is contiguous.
+//   Q: [B, H, Nq, D]  K: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Sim: [B, H, Nq, Nk]
+import { jit, tl } from '../index.js';
+import { clampBias, popeRotatedTile, type Magnitude } from './pope-math.js';
+
+export const popeSimilarity = jit(function popeSimilarity(
+  Q: tl.Ptr, K: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Sim: tl.Ptr,
+  H: tl.i32, GROUP: tl.i32, Nq: tl.i32, Nk: tl.i32, D: tl.i32, rot: tl.i32,
+  sqb: tl.i64, sqh: tl.i64, sqn: tl.i32, skb: tl.i64, skh: tl.i64, skn: tl.i32, ssb: tl.i64, ssh: tl.i64, ssn: tl.i32,
+  HAS_BIAS: tl.constexpr<boolean>, MAGNITUDE: tl.constexpr<Magnitude>,
+  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+) {
+  const bh = tl.programId(2);
+  const b = tl.idiv(bh, H);
+  const h = bh % H;
+  const kvh = tl.idiv(h, GROUP);
+  const offsM = tl.programId(0) * BLOCK_M + tl.arange(0, BLOCK_M);
+  const offsN = tl.programId(1) * BLOCK_N + tl.arange(0, BLOCK_N);
+  const dims = tl.arange(0, BLOCK_D);
+  const shift = HAS_BIAS ? -tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 }))) : 0;
+  const [qc, qs, qt] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, Nk - Nq, D, rot, shift, MAGNITUDE, BLOCK_D);
+  const [kc, ks, kt] = popeRotatedTile(K + b * skb + kvh * skh, offsN, Nk, skn, Freqs, 0, D, rot, 0, MAGNITUDE, BLOCK_D);
+  const sim = tl.dot(qc, tl.trans(kc)) + tl.dot(qs, tl.trans(ks)) + tl.dot(qt, tl.trans(kt));
+  tl.store(Sim + b * ssb + h * ssh + tl.col(offsM) * ssn + tl.row(offsN), sim, { mask: tl.col(offsM < Nq) && tl.row(offsN < Nk) });
+});

@@ -1,0 +1,93 @@
+// Host-side launchers of the PoPE kernels on raw buffers: they check shapes, derive strides, block
+// sizes and the grid. The tensor-level op API builds on these.
+import { popeApply } from '../kernels/pope-apply.js';
+import { popeSimilarity } from '../kernels/pope-similarity.js';
+import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
+import type { Magnitude } from '../kernels/pope-math.js';
+import type { BufferArg } from '../runtime/buffers.js';
+import type { Device, DeviceName } from '../runtime/device.js';
+
+export type Shape4 = readonly [number, number, number, number];
+/** Element strides of a 4-D tensor whose last axis is contiguous. */
+export type Strides4 = readonly [number, number, number, 1];
+
+export const contiguous = (s: Shape4): Strides4 => [s[1] * s[2] * s[3], s[2] * s[3], s[3], 1];
+const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const blockDim = (d: number): number => Math.max(16, nextPow2(d));
+
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new RangeError(msg);
+}
+
+interface Common {
+  readonly rotateDim: number;
+  readonly toMagnitude?: Magnitude;
+  readonly device?: DeviceName | Device;
+}
+
+/** PoPE features of x [B, H, N, D] contiguous, written to out [B, H, N, D + rot]. */
+export function launchPopeApply(
+  x: BufferArg, shape: Shape4, freqs: BufferArg, freqRows: number, bias: BufferArg | null, out: BufferArg,
+  o: Common & { readonly isKey: boolean },
+): void {
+  const [B, H, N, D] = shape;
+  check(o.rotateDim >= 1 && o.rotateDim <= D, `rotateDim must be in [1, ${D}], got ${o.rotateDim}`);
+  check(freqRows >= N, `freqs must have at least ${N} rows (one per position), got ${freqRows}`);
+  const BLOCK_N = 16;
+  popeApply.launch(
+    { grid: [Math.ceil(N / BLOCK_N), B * H], device: o.device },
+    x, freqs, bias ?? freqs, out, N, H, D, o.rotateDim, o.isKey ? 0 : freqRows - N,
+    o.isKey && bias !== null, o.toMagnitude ?? 'softplus', BLOCK_N, blockDim(D),
+  );
+}
+
+/** sim [B, H, Nq, Nk] (f32) of q [B, H, Nq, D] and k [B, Hkv, Nk, D]; freqs [Nk, rot]; bias [H, rot]. */
+export function launchPopeSimilarity(
+  q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
+  freqs: BufferArg, bias: BufferArg | null, sim: BufferArg, o: Common,
+): void {
+  const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
+  checkQK(qShape, kShape, o.rotateDim);
+  const BM = 16, BN = 16;
+  popeSimilarity.launch(
+    { grid: [Math.ceil(Nq / BM), Math.ceil(Nk / BN), B * H], device: o.device },
+    q, k, freqs, bias ?? freqs, sim, H, H / Hkv, Nq, Nk, D, o.rotateDim,
+    qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], H * Nq * Nk, Nq * Nk, Nk,
+    bias !== null, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D),
+  );
+}
+
+export interface FlashOptions extends Common {
+  readonly causal?: boolean;
+  readonly softmaxScale?: number;
+  /** A boolean (u8/i1) mask and its strides over (batch, query, key); stride 0 broadcasts an axis. */
+  readonly mask?: { readonly data: BufferArg; readonly strides: readonly [number, number, number] };
+}
+
+/** out [B, H, Nq, D] (strided like q) of PoPE attention over q, k, v. */
+export function launchPopeFlashAttention(
+  q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
+  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, out: BufferArg, outStrides: Strides4, o: FlashOptions,
+): void {
+  const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
+  checkQK(qShape, kShape, o.rotateDim);
+  const BM = 16, BN = 16;
+  const mask = o.mask;
+  popeFlashAttention.launch(
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device },
+    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
+    H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
+    qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
+    outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
+    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D),
+  );
+}
+
+function checkQK(qShape: Shape4, kShape: Shape4, rot: number): void {
+  const [B, H, Nq, D] = qShape, [Bk, Hkv, Nk, Dk] = kShape;
+  check(B === Bk, `q and k must have the same batch size, got ${B} and ${Bk}`);
+  check(D === Dk, `q and k must have the same head dim, got ${D} and ${Dk}`);
+  check(Hkv >= 1 && H % Hkv === 0, `the number of query heads (${H}) must be a multiple of the key/value heads (${Hkv})`);
+  check(Nq <= Nk, `q_len (${Nq}) must not exceed k_len (${Nk}); queries take the last positions`);
+  check(rot >= 1 && rot <= D, `rotateDim must be in [1, ${D}], got ${rot}`);
+}

@@ -88,9 +88,8 @@ describe('vectorAdd gives the same result however the caller was transpiled', ()
   });
 
   it('(c) as an esbuild bundle with tilejitSources(), without the original files', async () => {
-    // keepNames: without it esbuild renames the kernel function (vectorAdd -> vectorAdd2) and jit()
-    // looks for a kernel of the wrong name; see the known-bug test below.
-    const file = await bundle('with-plugin.cjs', { plugins: [tilejitSources({ root: ROOT })], keepNames: true });
+    // The plugin turns on keepNames itself, so that the kernel function keeps its name.
+    const file = await bundle('with-plugin.cjs', { plugins: [tilejitSources({ root: ROOT })] });
     expect(readFileSync(file, 'utf8')).toContain('.set("kernels/vector-add.ts", ');
     expect(existsSync(join(tmp, 'kernels'))).toBe(false);
     // The sandbox really cannot read the repo's sources.
@@ -131,13 +130,4 @@ describe('vectorAdd gives the same result however the caller was transpiled', ()
     expect(error.message).toContain("esbuild plugin (tilejit/esbuild-plugin)");
   });
 
-  // Known bug: esbuild renames a named function expression that shares its name with a top-level binding
-  // (`const vectorAdd = jit(function vectorAdd ...)` becomes `function vectorAdd2`) unless keepNames is
-  // set, so jit() sees fn.name === 'vectorAdd2' and finds no source for it. When tilejitSources() turns
-  // keepNames on (or jit() stops relying on fn.name), this starts passing: make it a plain `it`.
-  it.fails('(c) with tilejitSources() alone (no keepNames) [known bug]', async () => {
-    const file = await bundle('plugin-only.cjs', { plugins: [tilejitSources({ root: ROOT })] });
-    const r = nodeSandboxed([file]);
-    expectSum(parseRun(r.stdout));
-  });
 });

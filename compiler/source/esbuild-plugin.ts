@@ -7,6 +7,7 @@ import { registrationSnippet } from './registry.js';
 interface MinimalPlugin {
   name: string;
   setup(build: {
+    initialOptions: { keepNames?: boolean };
     onLoad(
       options: { filter: RegExp },
       callback: (args: { path: string }) => Promise<{ contents: string; loader: 'ts' | 'tsx' } | undefined>,
@@ -19,10 +20,12 @@ export function tilejitSources(options: { root?: string } = {}): MinimalPlugin {
   return {
     name: 'tilejit-sources',
     setup(build) {
+      // Kernels are found by their function's name; bundling must not rename them (vectorAdd → vectorAdd2).
+      build.initialOptions.keepNames = true;
       build.onLoad({ filter: /\.[cm]?tsx?$/ }, async ({ path }) => {
         if (path.includes('node_modules')) return undefined;
         const text = await readFile(path, 'utf8');
-        if (!/\bjit\s*\(/.test(text)) return undefined;
+        if (!/\bjit\s*\(\s*function\b|\bjit\s*\(\s*[A-Za-z_$][\w$]*\s*[,)]/.test(text)) return undefined;
         const file = relative(root, path).split('\\').join('/');
         return { contents: registrationSnippet(file, text) + text, loader: path.endsWith('x') ? 'tsx' : 'ts' };
       });

@@ -64,7 +64,13 @@ export function dtypeOfTypedArray(a: unknown): DType | undefined {
 export function elementReader(dtype: DType, data: TypedArray): (i: number) => number {
   if (dtype === 'f16') return (i) => f16BitsToNumber(data[i] as number);
   if (dtype === 'bf16') return (i) => bf16BitsToNumber(data[i] as number);
-  if (dtype === 'i64') return (i) => Number((data as BigInt64Array)[i]!);
+  if (dtype === 'i64')
+    return (i) => {
+      const v = (data as BigInt64Array)[i]!;
+      // The interpreter computes in float64: refuse i64 values it cannot hold exactly.
+      if (v > 9007199254740991n || v < -9007199254740991n) throw new RangeError(`i64 value ${v} at element ${i} is beyond ±2^53, which the CPU interpreter cannot represent exactly`);
+      return Number(v);
+    };
   return (i) => data[i] as number;
 }
 export function elementWriter(dtype: DType, data: TypedArray): (i: number, x: number) => void {

@@ -92,6 +92,7 @@ export class FunctionGen {
   readonly b: IRBuilder;
   scope = new Scope();
   private returned: Operand | undefined;
+  private returnNode: Node | undefined;
 
   constructor(
     readonly ctx: ModuleGen,
@@ -133,7 +134,7 @@ export class FunctionGen {
     const flow = this.statements(body.getStatements());
     if (this.func.isKernel) {
       if (flow === 'return' && this.returned && this.returned.kind !== 'none')
-        throw this.error(fn, `a kernel cannot return a value; store results through a pointer`);
+        throw this.error(this.returnNode ?? fn, `a kernel cannot return a value; store results through a pointer`);
       this.b.ret([]);
       return;
     }
@@ -197,6 +198,7 @@ export class FunctionGen {
     if (Node.isReturnStatement(s)) {
       const e = s.getExpression();
       this.returned = e ? this.expr(e) : NONE;
+      this.returnNode = s;
       return 'return';
     }
     if (Node.isEmptyStatement(s)) return 'next';

@@ -3,6 +3,7 @@
 import type { Node } from 'ts-morph';
 import type { Value } from '../ir/ir.js';
 import type { DType } from '../ir/dtype.js';
+import { typeToString } from '../ir/types.js';
 
 export type Operand =
   | { readonly kind: 'value'; readonly value: Value }
@@ -23,7 +24,7 @@ export const NONE: Operand = { kind: 'none' };
 
 export function describeOperand(o: Operand): string {
   switch (o.kind) {
-    case 'value': return 'a block value';
+    case 'value': return o.value.type.shape.length === 0 ? `a runtime ${typeToString(o.value.type)} scalar` : `a block ${typeToString(o.value.type)}`;
     case 'const': return `the constant ${String(o.value)}`;
     case 'dtype': return `the dtype '${o.dtype}'`;
     case 'string': return `the string ${JSON.stringify(o.value)}`;

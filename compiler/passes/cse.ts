@@ -21,7 +21,7 @@ function cseBlock(block: Block, outer: Map<string, Op>, replaced: Map<Value, Val
       out.push(op);
       continue;
     }
-    const key = `${op.opcode}|${op.operands.map((v) => v.id).join(',')}|${JSON.stringify(op.attrs)}|${typeToString(op.result.type)}`;
+    const key = `${op.opcode}|${op.operands.map((v) => v.id).join(',')}|${attrKey(op)}|${typeToString(op.result.type)}`;
     const prev = seen.get(key);
     if (prev) {
       replaced.set(op.result, prev.result);
@@ -31,4 +31,11 @@ function cseBlock(block: Block, outer: Map<string, Op>, replaced: Map<Value, Val
     out.push(op);
   }
   block.ops = out;
+}
+
+/** Attributes as a key that keeps Infinity, -Infinity, NaN and -0 apart (JSON.stringify does not). */
+function attrKey(op: Op): string {
+  return Object.entries(op.attrs)
+    .map(([k, v]) => `${k}=${typeof v === 'number' && Object.is(v, -0) ? '-0' : Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`)
+    .join(';');
 }

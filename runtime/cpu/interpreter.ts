@@ -170,7 +170,11 @@ class ProgramRunner {
         continue;
       }
       const [ai, off] = this.resolve(op, ptr.data[i]!, 'load');
-      data[i] = this.readers[ai]!(off);
+      try {
+        data[i] = this.readers[ai]!(off);
+      } catch (e) {
+        this.fail(op, `load of '${this.args[ai]!.name}': ${(e as Error).message}`);
+      }
     }
     return { shape: ptr.shape, data };
   }

@@ -1,0 +1,245 @@
+// The CUDA device: runs kernels lowered to PTX on an NVIDIA GPU through the driver API. Host typed arrays
+// passed to a launch are copied to the device before it and back after it (synchronously), so kernels
+// launched on plain typed arrays give the same results as on the CPU device; CudaBuffers are passed as
+// they are and such launches stay asynchronous.
+import { lowerToPtx, type PtxKernel } from '../../compiler/backends/ptx/index.js';
+import { LaunchError } from '../../compiler/frontend/errors.js';
+import type { Device, LaunchRequest } from '../device.js';
+import type { DType } from '../../compiler/ir/dtype.js';
+import type { TypedArray } from '../storage.js';
+import { check, cu, deviceCount, type CuHandle } from './driver.js';
+import { CudaContext, parseCudaDevice, type CudaDeviceProperties } from './context.js';
+import { CudaBuffer } from './memory.js';
+import { getFunction, loadPtxModule, prepareFunction, type LoadedModule } from './module.js';
+import { launchKernel, ParamBlock, slotType, type ParamValue } from './launch.js';
+
+/** What the CUDA device caches in CompiledKernel.artifacts for one device and warp count. */
+export interface CudaKernelArtifact {
+  readonly ptx: PtxKernel;
+  readonly module: LoadedModule;
+  readonly fn: CuHandle;
+  readonly params: ParamBlock;
+}
+
+/** The artifacts key of the lowered PTX (shared by all CUDA devices). */
+export const ptxArtifactKey = (numWarps: number): string => `ptx:${numWarps}`;
+/** The artifacts key of the loaded function on one device. */
+export const cudaArtifactKey = (index: number, numWarps: number): string => `cuda:${index}:ptx:${numWarps}`;
+
+export class CudaDevice implements Device {
+  readonly name: string;
+  readonly target = 'ptx' as const;
+
+  constructor(readonly index: number) {
+    this.name = `cuda:${index}`;
+  }
+
+  /** The device's context (primary context retained on first use). */
+  get context(): CudaContext {
+    return CudaContext.get(this.index);
+  }
+
+  get properties(): CudaDeviceProperties {
+    return this.context.properties;
+  }
+
+  /** Waits for all work launched on the device. */
+  synchronize(): void {
+    this.context.synchronize();
+  }
+
+  alloc(dtype: DType, length: number): CudaBuffer {
+    return CudaBuffer.alloc(dtype, length, this.index);
+  }
+
+  from(data: TypedArray | { readonly dtype: DType; readonly data: TypedArray }, dtype?: DType): CudaBuffer {
+    return CudaBuffer.from(data, this.index, dtype);
+  }
+
+  /** Lowers (once) and loads (once per device) the kernel for this warp count. */
+  prepare(req: Pick<LaunchRequest, 'kernel' | 'numWarps'>): CudaKernelArtifact {
+    const { kernel, numWarps } = req;
+    const key = cudaArtifactKey(this.index, numWarps);
+    const cached = kernel.artifacts.get(key) as CudaKernelArtifact | undefined;
+    if (cached) return cached;
+    const pkey = ptxArtifactKey(numWarps);
+    let ptx = kernel.artifacts.get(pkey) as PtxKernel | undefined;
+    if (!ptx) {
+      ptx = lowerToPtx(kernel.module, { numWarps });
+      kernel.artifacts.set(pkey, ptx);
+    }
+    const ctx = this.context;
+    const module = loadPtxModule(ctx, ptx.ptx);
+    const fn = getFunction(module, ptx.entry);
+    prepareFunction(ctx, fn, kernel.name, ptx.threads, ptx.sharedBytes);
+    const art: CudaKernelArtifact = { ptx, module, fn, params: new ParamBlock(ptx.params.map(slotType)) };
+    kernel.artifacts.set(key, art);
+    return art;
+  }
+
+  launch(req: LaunchRequest): void {
+    const { kernel, grid, args } = req;
+    const art = this.prepare(req);
+    const ctx = this.context;
+    const what = `kernel '${kernel.name}' on ${this.name}`;
+    const real = args.filter((a) => a.kind !== 'constexpr');
+    const params = art.ptx.params;
+    if (real.length !== params.length)
+      throw new LaunchError(`${what}: the PTX takes ${params.length} parameters (${params.map((p) => p.name).join(', ')}), the launch binds ${real.length}`);
+
+    const values: ParamValue[] = [];
+    // Host arrays staged on the device, one copy per array (an array passed twice stays one buffer).
+    const staged = new Map<TypedArray, CudaBuffer>();
+    let failed = true;
+    try {
+      for (let i = 0; i < params.length; i++) {
+        const p = params[i]!, a = real[i]!;
+        if (p.kind === 'ptr') {
+          if (a.kind !== 'ptr') throw new LaunchError(`${what}: parameter '${p.name}' is a pointer, argument '${a.name}' is a scalar`);
+          const b = a.buffer;
+          if (b.kind === 'device') {
+            if (!(b.buffer instanceof CudaBuffer))
+              throw new LaunchError(`${what}: argument '${a.name}' lives on '${b.buffer.device}', which is not a CUDA buffer`);
+            if (b.buffer.device !== this.name)
+              throw new LaunchError(`${what}: argument '${a.name}' lives on ${b.buffer.device}; copy it to ${this.name} first`);
+            values.push(b.buffer.ptr);
+          } else {
+            let dev = staged.get(b.data);
+            if (!dev) {
+              dev = CudaBuffer.alloc(b.dtype, b.data.length, this.index);
+              staged.set(b.data, dev);
+              dev.upload(b.data);
+            }
+            values.push(dev.ptr);
+          }
+        } else {
+          if (a.kind !== 'scalar') throw new LaunchError(`${what}: parameter '${p.name}' is a ${p.type} scalar, argument '${a.name}' is a pointer`);
+          values.push(a.value);
+        }
+      }
+
+      ctx.makeCurrent();
+      launchKernel(art.fn, art.params, values, {
+        grid,
+        block: [art.ptx.threads, 1, 1],
+        sharedBytes: art.ptx.sharedBytes,
+        stream: ctx.stream,
+      }, what);
+
+      if (staged.size > 0 || syncEveryLaunch()) {
+        // Kernel faults (illegal address, trap) surface here; name the kernel in the error.
+        check('cuStreamSynchronize', cu().cuStreamSynchronize(ctx.stream), `running ${what}`);
+        for (const [host, dev] of staged) dev.downloadInto(host);
+      }
+      failed = false;
+    } finally {
+      let firstError: unknown;
+      for (const dev of staged.values()) {
+        try {
+          dev.dispose();
+        } catch (e) {
+          // After a kernel fault the context is unusable and frees fail too; keep the launch's error.
+          firstError ??= e;
+        }
+      }
+      if (!failed && firstError !== undefined) throw firstError;
+    }
+  }
+}
+
+/** TILEJIT_CUDA_SYNC=1 synchronizes after every launch, so faults are reported by the launch that caused them. */
+function syncEveryLaunch(): boolean {
+  const v = process.env.TILEJIT_CUDA_SYNC;
+  return v !== undefined && v !== '' && v !== '0';
+}
+
+const devices = new Map<number, CudaDevice>();
+
+/** The CUDA device `index` ('cuda:N'); nothing is loaded until it is used. */
+export function cudaDevice(index: number | string = 0): CudaDevice {
+  const i = parseCudaDevice(index);
+  let d = devices.get(i);
+  if (!d) devices.set(i, (d = new CudaDevice(i)));
+  return d;
+}
+
+let available: boolean | undefined;
+
+/** Whether a CUDA driver and at least one device are present. Never throws; the answer is cached. */
+export function isCudaAvailable(): boolean {
+  if (available === undefined) {
+    try {
+      available = deviceCount() > 0;
+    } catch {
+      available = false;
+    }
+  }
+  return available;
+}
+
+export interface LaunchTiming {
+  /** Median GPU time of one iteration, in milliseconds. */
+  readonly medianMs: number;
+  readonly meanMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** Every iteration's time, in launch order. */
+  readonly samplesMs: readonly number[];
+}
+
+export interface TimingOptions {
+  /** Untimed runs first (default 3). */
+  readonly warmup?: number;
+  /** Timed runs (default 20). */
+  readonly iters?: number;
+  /** The device whose stream is timed (default 0). */
+  readonly device?: number | string;
+}
+
+/**
+ * Times `fn` (which launches work on the device) with CUDA events recorded on the device's stream around
+ * each call. Returns per-iteration GPU milliseconds.
+ */
+export function timeLaunches(fn: () => void, options: TimingOptions = {}): LaunchTiming {
+  const warmup = options.warmup ?? 3, iters = options.iters ?? 20;
+  if (!Number.isInteger(iters) || iters < 1) throw new RangeError(`iters must be a positive integer, got ${iters}`);
+  const ctx = CudaContext.get(parseCudaDevice(options.device ?? 0));
+  const api = cu();
+  for (let i = 0; i < warmup; i++) fn();
+  ctx.synchronize();
+  const events: CuHandle[] = [];
+  try {
+    ctx.makeCurrent();
+    const out = new BigUint64Array(1);
+    for (let i = 0; i < 2 * iters; i++) {
+      check('cuEventCreate', api.cuEventCreate(out, 0));
+      events.push(out[0]!);
+    }
+    const stream = ctx.stream;
+    for (let i = 0; i < iters; i++) {
+      ctx.makeCurrent();
+      check('cuEventRecord', api.cuEventRecord(events[2 * i]!, stream));
+      fn();
+      ctx.makeCurrent();
+      check('cuEventRecord', api.cuEventRecord(events[2 * i + 1]!, stream));
+    }
+    check('cuEventSynchronize', api.cuEventSynchronize(events[2 * iters - 1]!), 'waiting for the timed launches');
+    const ms = new Float32Array(1);
+    const samples: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      check('cuEventElapsedTime', api.cuEventElapsedTime(ms, events[2 * i]!, events[2 * i + 1]!));
+      samples.push(ms[0]!);
+    }
+    const sorted = [...samples].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return {
+      medianMs: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
+      meanMs: samples.reduce((s, x) => s + x, 0) / samples.length,
+      minMs: sorted[0]!,
+      maxMs: sorted[sorted.length - 1]!,
+      samplesMs: samples,
+    };
+  } finally {
+    for (const e of events) api.cuEventDestroy_v2(e);
+  }
+}

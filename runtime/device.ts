@@ -3,8 +3,9 @@
 import type { CompiledKernel } from './compiled.js';
 import type { BoundArg } from './bind.js';
 import { cpuDevice } from './cpu/device.js';
+import { ptxSimDevice } from './ptx-sim/device.js';
 
-export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}` | 'webgpu';
+export type DeviceName = 'cpu' | 'ptx-sim' | 'cuda' | `cuda:${number}` | 'webgpu';
 
 export interface LaunchRequest {
   readonly kernel: CompiledKernel;
@@ -25,7 +26,8 @@ export function getDevice(name?: DeviceName | Device): Device {
   if (name === undefined) return defaultDevice();
   if (typeof name === 'object') return name;
   if (name === 'cpu') return cpuDevice;
-  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cpu'`);
+  if (name === 'ptx-sim') return ptxSimDevice;
+  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cpu' or 'ptx-sim'`);
 }
 
 export function defaultDevice(): Device {

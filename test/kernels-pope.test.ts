@@ -13,133 +13,136 @@ const f32 = (c: GoldenCase, name: string): Float32Array => Float32Array.from(ten
 const shape4 = (c: GoldenCase, name: string): Shape4 => tensor(c, 'inputs', name).shape as unknown as Shape4;
 const permute0213 = ([a, b, c, d]: Shape4): Shape4 => [a, c, b, d];
 
-describe('golden cases (PoPE-pytorch, float64) in f32', () => {
-  for (const c of golden.filter((g) => g.op === 'apply_pope_to_qk' && !g.params['return_complex'])) {
-    it(c.name, () => {
-      const rot = c.params['rotate_dim'] as number;
-      const mag = (c.params['to_magnitude'] ?? 'softplus') as 'softplus';
-      const freqs = f32(c, 'freqs'), bias = f32(c, 'bias'), freqRows = freqs.length / rot;
-      for (const [name, isKey] of [['q', false], ['k', true]] as const) {
-        const shape = shape4(c, name);
-        const out = new Float32Array(shape[0] * shape[1] * shape[2] * (shape[3] + rot));
-        launchPopeApply(f32(c, name), shape, freqs, freqRows, bias, out, { rotateDim: rot, toMagnitude: mag, isKey, device: 'cpu' });
-        expectClose(out, tensor(c, 'outputs', name).data, F32, `${c.name} ${name}`);
-      }
-    });
-  }
-
-  for (const c of golden.filter((g) => g.name === 'similarity_gqa_kvcache_partial')) {
-    it(c.name, () => {
-      const qs = shape4(c, 'q'), ks = shape4(c, 'k');
-      const sim = new Float32Array(qs[0] * qs[1] * qs[2] * ks[2]);
-      launchPopeSimilarity(f32(c, 'q'), qs, contiguous(qs), f32(c, 'k'), ks, contiguous(ks), f32(c, 'freqs'), f32(c, 'bias'), sim,
-        { rotateDim: c.params['rotate_dim'] as number, device: 'cpu' });
-      expectClose(sim, tensor(c, 'outputs', 'sim').data, F32, c.name);
-    });
-  }
-
-  for (const c of golden.filter((g) => g.op === 'flash_attn_with_pope')) {
-    it(c.name, () => {
-      // 'bnhd' tensors are read in place through their strides.
-      const bnhd = c.params['layout'] === 'bnhd';
-      const logical = (name: string): Shape4 => (bnhd ? permute0213(shape4(c, name)) : shape4(c, name));
-      const strides = (name: string): Strides4 => {
-        const s = contiguous(shape4(c, name));
-        return bnhd ? [s[0], s[2], s[1], 1] : s;
-      };
-      const qs = logical('q'), ks = logical('k');
-      const out = new Float32Array(qs[0] * qs[1] * qs[2] * qs[3]);
-      const mask = c.inputs['mask'] ? { data: Uint8Array.from(tensor(c, 'inputs', 'mask').data), strides: [ks[2], 0, 1] as const } : undefined;
-      launchPopeFlashAttention(f32(c, 'q'), qs, strides('q'), f32(c, 'k'), ks, strides('k'), f32(c, 'v'), strides('v'),
-        f32(c, 'freqs'), f32(c, 'bias'), out, strides('q'), {
-          rotateDim: c.params['rotate_dim'] as number, causal: c.params['causal'] as boolean,
-          softmaxScale: (c.params['softmax_scale'] as number | null) ?? undefined, mask, device: 'cpu',
-        });
-      expectClose(out, tensor(c, 'outputs', 'out').data, F32, c.name);
-    });
-  }
-});
-
-/** Random inputs rounded to `dtype`, with their exact float64 values for the reference. */
-function input(dtype: DType, values: Float64Array) {
-  const data = toHost(dtype, values);
-  return { arg: { dtype, data }, exact: fromHost(dtype, data) };
-}
-const tolerance: Record<'f32' | 'f16' | 'bf16', Tolerance> = { f32: { rtol: 1e-4, atol: 1e-4 }, f16: { rtol: 1e-4, atol: 1e-4 }, bf16: { rtol: 1e-4, atol: 1e-4 } };
-
-describe.each(['f32', 'f16', 'bf16'] as const)('random ragged inputs in %s (compute in f32)', (dtype) => {
-  const r = rng(dtype.length * 101 + 7);
-  const theta = 10000;
-
-  it('popeApply: queries (last positions, no bias) and keys (bias), partial rotation, relu/exp/softplus', () => {
-    const B = 2, H = 3, Nk = 21, Nq = 5, D = 24, rot = 10;
-    const freqs = ref.popeFreqs({ dim: rot, theta, seqLen: Nk });
-    const bias = r.array(H * rot, -8, 1); // the kernel clamps to [-2π, 0]
-    for (const mag of ['softplus', 'relu', 'exp'] as const)
-      for (const [N, isKey] of [[Nq, false], [Nk, true]] as const) {
-        const x = input(dtype, r.array(B * H * N * D, -3, 3));
-        const out = new Float32Array(B * H * N * (D + rot));
-        launchPopeApply(x.arg, [B, H, N, D], Float32Array.from(freqs), Nk, Float32Array.from(bias), out, { rotateDim: rot, toMagnitude: mag, isKey, device: 'cpu' });
-        const want = ref.popeApply(x.exact, [B, H, N, D], Float64Array.from(Float32Array.from(freqs)), ref.clampBias(Float64Array.from(Float32Array.from(bias))), { rotateDim: rot, toMagnitude: mag, isKey });
-        expectClose(out, want, tolerance[dtype], `${mag} ${isKey ? 'keys' : 'queries'}`);
-      }
-  });
-
-  it('popeSimilarity: grouped-query heads, q_len < k_len, ragged sizes', () => {
-    const B = 2, H = 4, Hkv = 2, Nq = 19, Nk = 37, D = 20, rot = 12;
-    const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2));
-    const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
-    const bias = Float32Array.from(r.array(H * rot, -6, 0));
-    const sim = new Float32Array(B * H * Nq * Nk);
-    launchPopeSimilarity(q.arg, [B, H, Nq, D], contiguous([B, H, Nq, D]), k.arg, [B, Hkv, Nk, D], contiguous([B, Hkv, Nk, D]), freqs, bias, sim, { rotateDim: rot, device: 'cpu' });
-    const want = ref.popeSimilarity(q.exact, [B, H, Nq, D], k.exact, [B, Hkv, Nk, D], Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot });
-    expectClose(sim, want, tolerance[dtype], 'similarity');
-  });
-
-  it('popeFlashAttention: causal, key padding mask, softmax scale, GQA, partial rotation, q_len < k_len', () => {
-    const B = 2, H = 4, Hkv = 1, Nq = 23, Nk = 41, D = 24, rot = 16;
-    const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2)), v = input(dtype, r.array(B * Hkv * Nk * D, -1, 1));
-    const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
-    const bias = Float32Array.from(r.array(H * rot, -6, 0));
-    const pad = Array.from({ length: B * Nk }, (_, i) => i % Nk < Nk - 3 * (Math.floor(i / Nk) + 1) || (i % 7 === 0));
-    const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
-    for (const causal of [false, true]) {
-      const out = new Float32Array(B * H * Nq * D);
-      launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
-        rotateDim: rot, causal, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device: 'cpu',
+// Every kernel runs on the IR interpreter and through the PTX backend on the thread-level simulator.
+describe.each(['cpu', 'ptx-sim'] as const)('on %s', (device) => {
+  describe('golden cases (PoPE-pytorch, float64) in f32', () => {
+    for (const c of golden.filter((g) => g.op === 'apply_pope_to_qk' && !g.params['return_complex'])) {
+      it(c.name, () => {
+        const rot = c.params['rotate_dim'] as number;
+        const mag = (c.params['to_magnitude'] ?? 'softplus') as 'softplus';
+        const freqs = f32(c, 'freqs'), bias = f32(c, 'bias'), freqRows = freqs.length / rot;
+        for (const [name, isKey] of [['q', false], ['k', true]] as const) {
+          const shape = shape4(c, name);
+          const out = new Float32Array(shape[0] * shape[1] * shape[2] * (shape[3] + rot));
+          launchPopeApply(f32(c, name), shape, freqs, freqRows, bias, out, { rotateDim: rot, toMagnitude: mag, isKey, device });
+          expectClose(out, tensor(c, 'outputs', name).data, F32, `${c.name} ${name}`);
+        }
       });
-      const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
-        { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
-      expectClose(out, want, tolerance[dtype], `flash causal=${causal}`);
+    }
+
+    for (const c of golden.filter((g) => g.name === 'similarity_gqa_kvcache_partial')) {
+      it(c.name, () => {
+        const qs = shape4(c, 'q'), ks = shape4(c, 'k');
+        const sim = new Float32Array(qs[0] * qs[1] * qs[2] * ks[2]);
+        launchPopeSimilarity(f32(c, 'q'), qs, contiguous(qs), f32(c, 'k'), ks, contiguous(ks), f32(c, 'freqs'), f32(c, 'bias'), sim,
+          { rotateDim: c.params['rotate_dim'] as number, device });
+        expectClose(sim, tensor(c, 'outputs', 'sim').data, F32, c.name);
+      });
+    }
+
+    for (const c of golden.filter((g) => g.op === 'flash_attn_with_pope')) {
+      it(c.name, () => {
+        // 'bnhd' tensors are read in place through their strides.
+        const bnhd = c.params['layout'] === 'bnhd';
+        const logical = (name: string): Shape4 => (bnhd ? permute0213(shape4(c, name)) : shape4(c, name));
+        const strides = (name: string): Strides4 => {
+          const s = contiguous(shape4(c, name));
+          return bnhd ? [s[0], s[2], s[1], 1] : s;
+        };
+        const qs = logical('q'), ks = logical('k');
+        const out = new Float32Array(qs[0] * qs[1] * qs[2] * qs[3]);
+        const mask = c.inputs['mask'] ? { data: Uint8Array.from(tensor(c, 'inputs', 'mask').data), strides: [ks[2], 0, 1] as const } : undefined;
+        launchPopeFlashAttention(f32(c, 'q'), qs, strides('q'), f32(c, 'k'), ks, strides('k'), f32(c, 'v'), strides('v'),
+          f32(c, 'freqs'), f32(c, 'bias'), out, strides('q'), {
+            rotateDim: c.params['rotate_dim'] as number, causal: c.params['causal'] as boolean,
+            softmaxScale: (c.params['softmax_scale'] as number | null) ?? undefined, mask, device,
+          });
+        expectClose(out, tensor(c, 'outputs', 'out').data, F32, c.name);
+      });
     }
   });
-});
 
-describe('flash attention masks and invariants (f32)', () => {
-  const r = rng(5);
-  const B = 2, H = 2, Nq = 9, Nk = 13, D = 16, rot = 16;
-  const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, H, Nk, D];
-  const q = Float32Array.from(r.array(B * H * Nq * D, -2, 2)), k = Float32Array.from(r.array(B * H * Nk * D, -2, 2)), v = Float32Array.from(r.array(B * H * Nk * D, -1, 1));
-  const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, seqLen: Nk }));
-  const exact = (a: Float32Array): Float64Array => Float64Array.from(a);
-  const run = (mask?: { data: Uint8Array; strides: readonly [number, number, number] }, fr = freqs): Float32Array => {
-    const out = new Float32Array(B * H * Nq * D);
-    launchPopeFlashAttention(q, qs, contiguous(qs), k, ks, contiguous(ks), v, contiguous(ks), fr, null, out, contiguous(qs), { rotateDim: rot, mask, device: 'cpu' });
-    return out;
-  };
+  /** Random inputs rounded to `dtype`, with their exact float64 values for the reference. */
+  function input(dtype: DType, values: Float64Array) {
+    const data = toHost(dtype, values);
+    return { arg: { dtype, data }, exact: fromHost(dtype, data) };
+  }
+  const tolerance: Record<'f32' | 'f16' | 'bf16', Tolerance> = { f32: { rtol: 1e-4, atol: 1e-4 }, f16: { rtol: 1e-4, atol: 1e-4 }, bf16: { rtol: 1e-4, atol: 1e-4 } };
 
-  it('a (q_len, k_len) mask and a (batch, q_len, k_len) mask, with fully masked rows giving zeros', () => {
-    const m2 = Array.from({ length: Nq * Nk }, (_, i) => Math.floor(i / Nk) !== 3 && (i * 7) % 5 !== 0);
-    const m3 = Array.from({ length: B * Nq * Nk }, (_, i) => (i * 11) % 3 !== 0 && Math.floor(i / Nk) % Nq !== 6);
-    const got2 = run({ data: Uint8Array.from(m2, Number), strides: [0, Nk, 1] });
-    const got3 = run({ data: Uint8Array.from(m3, Number), strides: [Nq * Nk, Nk, 1] });
-    expectClose(got2, ref.popeFlashAttention(exact(q), qs, exact(k), ks, exact(v), ks, exact(freqs), null, { rotateDim: rot, mask: (_b, i, j) => m2[i * Nk + j]! }), F32, '2-D mask');
-    expectClose(got3, ref.popeFlashAttention(exact(q), qs, exact(k), ks, exact(v), ks, exact(freqs), null, { rotateDim: rot, mask: (b, i, j) => m3[(b * Nq + i) * Nk + j]! }), F32, '3-D mask');
-    for (let d = 0; d < D; d++) expect(got2[3 * D + d]).toBe(0); // row 3 of (b 0, h 0) sees no key
+  describe.each(['f32', 'f16', 'bf16'] as const)('random ragged inputs in %s (compute in f32)', (dtype) => {
+    const r = rng(dtype.length * 101 + 7);
+    const theta = 10000;
+
+    it('popeApply: queries (last positions, no bias) and keys (bias), partial rotation, relu/exp/softplus', () => {
+      const B = 2, H = 3, Nk = 21, Nq = 5, D = 24, rot = 10;
+      const freqs = ref.popeFreqs({ dim: rot, theta, seqLen: Nk });
+      const bias = r.array(H * rot, -8, 1); // the kernel clamps to [-2π, 0]
+      for (const mag of ['softplus', 'relu', 'exp'] as const)
+        for (const [N, isKey] of [[Nq, false], [Nk, true]] as const) {
+          const x = input(dtype, r.array(B * H * N * D, -3, 3));
+          const out = new Float32Array(B * H * N * (D + rot));
+          launchPopeApply(x.arg, [B, H, N, D], Float32Array.from(freqs), Nk, Float32Array.from(bias), out, { rotateDim: rot, toMagnitude: mag, isKey, device });
+          const want = ref.popeApply(x.exact, [B, H, N, D], Float64Array.from(Float32Array.from(freqs)), ref.clampBias(Float64Array.from(Float32Array.from(bias))), { rotateDim: rot, toMagnitude: mag, isKey });
+          expectClose(out, want, tolerance[dtype], `${mag} ${isKey ? 'keys' : 'queries'}`);
+        }
+    });
+
+    it('popeSimilarity: grouped-query heads, q_len < k_len, ragged sizes', () => {
+      const B = 2, H = 4, Hkv = 2, Nq = 19, Nk = 37, D = 20, rot = 12;
+      const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2));
+      const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+      const bias = Float32Array.from(r.array(H * rot, -6, 0));
+      const sim = new Float32Array(B * H * Nq * Nk);
+      launchPopeSimilarity(q.arg, [B, H, Nq, D], contiguous([B, H, Nq, D]), k.arg, [B, Hkv, Nk, D], contiguous([B, Hkv, Nk, D]), freqs, bias, sim, { rotateDim: rot, device });
+      const want = ref.popeSimilarity(q.exact, [B, H, Nq, D], k.exact, [B, Hkv, Nk, D], Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot });
+      expectClose(sim, want, tolerance[dtype], 'similarity');
+    });
+
+    it('popeFlashAttention: causal, key padding mask, softmax scale, GQA, partial rotation, q_len < k_len', () => {
+      const B = 2, H = 4, Hkv = 1, Nq = 23, Nk = 41, D = 24, rot = 16;
+      const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2)), v = input(dtype, r.array(B * Hkv * Nk * D, -1, 1));
+      const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+      const bias = Float32Array.from(r.array(H * rot, -6, 0));
+      const pad = Array.from({ length: B * Nk }, (_, i) => i % Nk < Nk - 3 * (Math.floor(i / Nk) + 1) || (i % 7 === 0));
+      const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
+      for (const causal of [false, true]) {
+        const out = new Float32Array(B * H * Nq * D);
+        launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
+          rotateDim: rot, causal, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device,
+        });
+        const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
+          { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
+        expectClose(out, want, tolerance[dtype], `flash causal=${causal}`);
+      }
+    });
   });
 
-  it('is invariant to shifting every position by the same amount', () => {
-    const shifted = Float32Array.from(ref.popeFreqs({ dim: rot, positions: Array.from({ length: Nk }, (_, i) => i + 1000) }));
-    expectClose(run(undefined, shifted), run(), { rtol: 1e-3, atol: 2e-4 }, 'shift invariance');
+  describe('flash attention masks and invariants (f32)', () => {
+    const r = rng(5);
+    const B = 2, H = 2, Nq = 9, Nk = 13, D = 16, rot = 16;
+    const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, H, Nk, D];
+    const q = Float32Array.from(r.array(B * H * Nq * D, -2, 2)), k = Float32Array.from(r.array(B * H * Nk * D, -2, 2)), v = Float32Array.from(r.array(B * H * Nk * D, -1, 1));
+    const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, seqLen: Nk }));
+    const exact = (a: Float32Array): Float64Array => Float64Array.from(a);
+    const run = (mask?: { data: Uint8Array; strides: readonly [number, number, number] }, fr = freqs): Float32Array => {
+      const out = new Float32Array(B * H * Nq * D);
+      launchPopeFlashAttention(q, qs, contiguous(qs), k, ks, contiguous(ks), v, contiguous(ks), fr, null, out, contiguous(qs), { rotateDim: rot, mask, device });
+      return out;
+    };
+
+    it('a (q_len, k_len) mask and a (batch, q_len, k_len) mask, with fully masked rows giving zeros', () => {
+      const m2 = Array.from({ length: Nq * Nk }, (_, i) => Math.floor(i / Nk) !== 3 && (i * 7) % 5 !== 0);
+      const m3 = Array.from({ length: B * Nq * Nk }, (_, i) => (i * 11) % 3 !== 0 && Math.floor(i / Nk) % Nq !== 6);
+      const got2 = run({ data: Uint8Array.from(m2, Number), strides: [0, Nk, 1] });
+      const got3 = run({ data: Uint8Array.from(m3, Number), strides: [Nq * Nk, Nk, 1] });
+      expectClose(got2, ref.popeFlashAttention(exact(q), qs, exact(k), ks, exact(v), ks, exact(freqs), null, { rotateDim: rot, mask: (_b, i, j) => m2[i * Nk + j]! }), F32, '2-D mask');
+      expectClose(got3, ref.popeFlashAttention(exact(q), qs, exact(k), ks, exact(v), ks, exact(freqs), null, { rotateDim: rot, mask: (b, i, j) => m3[(b * Nq + i) * Nk + j]! }), F32, '3-D mask');
+      for (let d = 0; d < D; d++) expect(got2[3 * D + d]).toBe(0); // row 3 of (b 0, h 0) sees no key
+    });
+
+    it('is invariant to shifting every position by the same amount', () => {
+      const shifted = Float32Array.from(ref.popeFreqs({ dim: rot, positions: Array.from({ length: Nk }, (_, i) => i + 1000) }));
+      expectClose(run(undefined, shifted), run(), { rtol: 1e-3, atol: 2e-4 }, 'shift invariance');
+    });
   });
 });

@@ -5,6 +5,8 @@ import { typeToString } from './types.js';
 export interface PrintOptions {
   /** Append `loc(file:line:col)` to each op. */
   locations?: boolean;
+  /** Append each result's layout (once a backend has assigned them). */
+  layouts?: boolean;
 }
 
 export function printModule(m: Module, opts: PrintOptions = {}): string {
@@ -45,9 +47,10 @@ function printBlockOps(b: Block, depth: number, names: Namer, out: string[], opt
     const operands = op.operands.map((o) => names.of(o)).join(', ');
     const attrs = formatAttrs(op);
     const types = op.results.length ? ` : ${op.results.map((r) => typeToString(r.type)).join(', ')}` : '';
+    const lay = opts.layouts ? op.results.map((r) => (r.layout as { name?: string } | undefined)?.name).filter(Boolean).map((n) => `  #${n}`).join('') : '';
     const loc = opts.locations && op.loc ? `  loc(${op.loc.file.split('/').pop()}:${op.loc.line}:${op.loc.col})` : '';
     if (op.regions.length === 0) {
-      out.push(`${ind}${res}${op.opcode}${operands ? ' ' + operands : ''}${attrs}${types}${loc}`);
+      out.push(`${ind}${res}${op.opcode}${operands ? ' ' + operands : ''}${attrs}${types}${lay}${loc}`);
       continue;
     }
     out.push(`${ind}${res}${op.opcode}${operands ? ' ' + operands : ''}${attrs}${types} {${loc}`);

@@ -1,10 +1,17 @@
-// The PTX backend's entry: optimized block IR → layouts → thread program → PTX text.
+// The PTX backend: optimized block IR → layouts → thread program → PTX text, as named stages that
+// can each be dumped (stages 'layouts', 'threads', 'ptx'; see compiler/pipeline.ts).
 import type { Module } from '../../ir/ir.js';
+import { assignLayouts } from '../../layouts/assign.js';
+import { printModule } from '../../ir/printer.js';
+import { emitDump, type DumpOption } from '../../pipeline.js';
+import { lowerToThreads } from './lower.js';
+import { renderPtx, ptxName } from './render.js';
+import { printThreadProgram, type ThreadProgram } from './thread-ir.js';
 
-/** How one kernel parameter is passed to cuLaunchKernel (one 8-byte-aligned slot each). */
+/** How one kernel parameter is passed to cuLaunchKernel (one 8-byte slot each). */
 export type PtxParam =
   | { readonly name: string; readonly kind: 'ptr' }
-  | { readonly name: string; readonly kind: 'scalar'; readonly type: 's32' | 'u32' | 's64' | 'f32' | 'f64' | 'u8' | 's8' | 'pred' };
+  | { readonly name: string; readonly kind: 'scalar'; readonly type: 's32' | 'u32' | 's64' | 'u64' | 'f32' | 'f64' };
 
 export interface PtxKernel {
   readonly ptx: string;
@@ -16,16 +23,31 @@ export interface PtxKernel {
   readonly threads: number;
   /** Parameters in order (constexprs are baked in and absent). */
   readonly params: readonly PtxParam[];
+  /** The thread program the PTX prints, for the CPU simulator. */
+  readonly program: ThreadProgram;
 }
 
 export interface PtxOptions {
   readonly numWarps: number;
   /** 'sm_80' (default) or 'sm_90' / 'sm_90a' for Hopper-only features. */
   readonly arch?: 'sm_80' | 'sm_90' | 'sm_90a';
+  readonly dump?: DumpOption;
 }
 
 export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
-  void module;
-  void options;
-  throw new Error('PTX backend: not implemented yet');
+  const kernel = module.kernel;
+  assignLayouts(kernel, options.numWarps);
+  emitDump(kernel.name, 'layouts', printModule(module, { layouts: true }), options.dump);
+  const program = lowerToThreads(kernel, options.numWarps);
+  emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
+  const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80' });
+  emitDump(kernel.name, 'ptx', ptx, options.dump);
+  return {
+    ptx,
+    entry: ptxName(kernel.name),
+    sharedBytes: program.sharedBytes,
+    threads: program.threads,
+    params: program.params.map((p) => (p.isPointer ? { name: p.name, kind: 'ptr' } : { name: p.name, kind: 'scalar', type: p.type as 's32' })),
+    program,
+  };
 }

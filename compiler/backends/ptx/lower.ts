@@ -1,0 +1,603 @@
+// Lowers the optimized block IR of a kernel to a thread program. Each block value lives in registers
+// as its layout says; elementwise ops work register by register; ops that move elements between
+// threads (broadcast, transpose, reductions, dot) gather them through shared memory unless the layouts
+// make the move thread-local. Control flow is CTA-uniform (its conditions are scalars).
+import type { Block, Func, Op, Value } from '../../ir/ir.js';
+import type { DType } from '../../ir/dtype.js';
+import { DTYPE_INFO } from '../../ir/dtype.js';
+import { roundTo } from '../../ir/semantics.js';
+import { dtypeOf, isPointer, numel } from '../../ir/types.js';
+import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../../ir/ops.js';
+import { type DistributedLayout, linearize, replicationMask, rowMajorStrides } from '../../layouts/layout.js';
+import { layoutOf } from '../../layouts/assign.js';
+import {
+  ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
+} from './thread-ir.js';
+
+interface Lowered {
+  readonly layout: DistributedLayout;
+  readonly regs: readonly Reg[];
+}
+
+export class PtxLoweringError extends Error {}
+
+export function regTypeOf(d: DType): RegType {
+  switch (d) {
+    case 'f64': return 'f64';
+    case 'f32': case 'f16': case 'bf16': return 'f32';
+    case 'i64': return 's64';
+    case 'i32': case 'i8': return 's32';
+    case 'u32': case 'u8': return 'u32';
+    case 'i1': return 'pred';
+  }
+}
+export function memTypeOf(d: DType): MemType {
+  switch (d) {
+    case 'f64': return 'f64';
+    case 'f32': return 'f32';
+    case 'f16': return 'f16';
+    case 'bf16': return 'bf16';
+    case 'i64': return 's64';
+    case 'i32': return 's32';
+    case 'u32': return 'u32';
+    case 'i8': return 's8';
+    case 'u8': return 'u8';
+    case 'i1': return 'pred8';
+  }
+}
+const narrowOf = (d: DType): Narrow | undefined => (d === 'f16' || d === 'bf16' || d === 'u8' ? d : d === 'i8' ? 's8' : undefined);
+const smemTypeOf = (t: RegType): MemType => (t === 'pred' ? 'pred8' : t);
+const valueRegType = (v: Value): RegType => (isPointer(v.type) ? 'u64' : regTypeOf(dtypeOf(v.type)));
+
+export function lowerToThreads(kernel: Func, numWarps: number): ThreadProgram {
+  return new ThreadLowering(kernel, numWarps).run();
+}
+
+class ThreadLowering {
+  private readonly tb = new ThreadBuilder();
+  private readonly prologue: Instr[] = [];
+  private readonly threads: number;
+  private readonly env = new Map<Value, Lowered>();
+  private readonly tidTerms = new Map<string, Reg>();
+  private tid!: Reg;
+  private smemBase!: Reg;
+  private sharedBytes = 0;
+
+  constructor(private readonly kernel: Func, numWarps: number) {
+    this.threads = 32 * numWarps;
+  }
+
+  run(): ThreadProgram {
+    const params: ThreadParam[] = [];
+    this.tid = this.tb.reg('u32');
+    this.smemBase = this.tb.reg('u32');
+    this.prologue.push({ op: 'special', dst: this.tid, which: 'tid' }, { op: 'smem_base', dst: this.smemBase });
+    this.kernel.params.forEach((p, i) => {
+      const ptr = isPointer(p.value.type);
+      const d = ptr ? 'i64' : dtypeOf(p.value.type);
+      const paramType: RegType = ptr ? 'u64' : d === 'i1' ? 'u32' : d === 'f16' || d === 'bf16' ? 'f32' : regTypeOf(d);
+      params.push({ name: p.name, type: paramType, isPointer: ptr });
+      const raw = this.tb.reg(paramType);
+      this.prologue.push({ op: 'param', dst: raw, index: i });
+      let reg = raw;
+      if (d === 'i1') {
+        reg = this.tb.reg('pred');
+        this.prologue.push({ op: 'setp', fn: 'ne', dst: reg, a: raw, b: imm(0, 'u32') });
+      }
+      this.env.set(p.value, { layout: layoutOf(p.value, this.threads), regs: [reg] });
+    });
+    const body = this.tb.nested(() => this.block(this.kernel.body));
+    return {
+      name: this.kernel.name,
+      threads: this.threads,
+      params,
+      sharedBytes: this.sharedBytes,
+      body: [...this.prologue, ...body],
+      regCount: this.tb.regCount,
+    };
+  }
+
+  private get(v: Value): Lowered {
+    const l = this.env.get(v);
+    if (!l) throw new PtxLoweringError(`internal: no registers for value %${v.name ?? v.id}`);
+    return l;
+  }
+  private fail(op: Op, msg: string): never {
+    const at = op.loc ? ` (${op.loc.file}:${op.loc.line}:${op.loc.col})` : '';
+    throw new PtxLoweringError(`PTX backend: ${msg}${at}`);
+  }
+
+  private block(b: Block): Reg[][] {
+    for (const op of b.ops) {
+      if (op.opcode === 'yield' || op.opcode === 'return') return op.operands.map((v) => [...this.get(v).regs]);
+      this.op(op);
+    }
+    return [];
+  }
+
+  private define(v: Value, regs: Reg[]): void {
+    const layout = layoutOf(v, this.threads);
+    if (regs.length !== layout.regs) throw new PtxLoweringError(`internal: ${regs.length} registers for a layout of ${layout.regs}`);
+    this.env.set(v, { layout, regs });
+  }
+
+  // ---------------------------------------------------------------- thread-id dependent terms
+  /** Σ_b bit_b(tid)·tidBit[b] (times `scale`), computed once in the prologue. */
+  private tidTerm(tidBit: readonly number[], scale = 1, plusSmemBase = false): Reg {
+    const key = `${tidBit.join(',')}*${scale}${plusSmemBase ? '+smem' : ''}`;
+    let r = this.tidTerms.get(key);
+    if (r) return r;
+    const saved = this.tb.out;
+    this.tb.out = this.prologue;
+    try {
+      let acc: Reg | undefined;
+      const add = (x: Reg): void => {
+        acc = acc ? this.tb.binary('add', acc, x) : x;
+      };
+      // Runs of consecutive bits whose contributions double are one shift, mask and multiply.
+      let b = 0;
+      while (b < tidBit.length) {
+        const c = tidBit[b]! * scale;
+        if (c === 0) { b++; continue; }
+        let e = b + 1;
+        while (e < tidBit.length && tidBit[e]! * scale === c * 2 ** (e - b)) e++;
+        const shifted = b ? this.tb.binary('shr', this.tid, imm(b, 'u32')) : this.tid;
+        const field = this.tb.binary('and', shifted, imm((1 << (e - b)) - 1, 'u32'));
+        add(c === 1 ? field : this.tb.binary('mul', field, imm(c, 'u32')));
+        b = e;
+      }
+      if (plusSmemBase) add(this.smemBase);
+      r = acc ?? this.tb.mov(imm(0, 'u32'));
+      this.tidTerms.set(key, r);
+      return r;
+    } finally {
+      this.tb.out = saved;
+    }
+  }
+
+  /** A predicate true in the one thread that owns each element of a replicated layout. */
+  private ownerPredicate(l: DistributedLayout): Reg | undefined {
+    const mask = replicationMask(l);
+    if (mask === 0) return undefined;
+    const key = `owner:${mask}`;
+    let r = this.tidTerms.get(key);
+    if (!r) {
+      const saved = this.tb.out;
+      this.tb.out = this.prologue;
+      r = this.tb.setp('eq', this.tb.binary('and', this.tid, imm(mask, 'u32')), imm(0, 'u32'));
+      this.tb.out = saved;
+      this.tidTerms.set(key, r);
+    }
+    return r;
+  }
+
+  private linear(l: DistributedLayout, f: (t: number, k: number) => number, what: string) {
+    const form = linearize(l.threads, l.regs, f);
+    if (!form) throw new PtxLoweringError(`internal: ${what} is not a linear function of the thread id (layout ${l.name})`);
+    return form;
+  }
+
+  // ---------------------------------------------------------------- moving elements between threads
+  /**
+   * Registers of `dst` (a value of layout `dstLayout`) where dst element e equals src element
+   * `srcIndex(e)`: register moves when every thread already holds what it needs, else through shared memory.
+   */
+  private gather(src: Lowered, dstLayout: DistributedLayout, srcIndex: (e: number) => number, what: string): Reg[] {
+    const sl = src.layout, dl = dstLayout;
+    const regs = this.localGather(src, dl, srcIndex);
+    if (regs) return regs;
+    const type = src.regs[0]!.type;
+    const mem = smemTypeOf(type), bytes = MEM_BYTES[mem];
+    this.reserveShared(numel(sl.shape) * bytes);
+    this.tb.emit({ op: 'comment', text: `${what}: through shared memory` });
+    this.storeToShared(src, 0);
+    const form = this.linear(dl, (t, k) => srcIndex(dl.table[t * dl.regs + k]!), what);
+    const base = this.tidTerm(form.tidBit, bytes, true);
+    const out = form.regConst.map((c) => {
+      const r = this.tb.reg(type);
+      this.tb.emit({ op: 'ld', space: 'shared', mem, dst: r, addr: base, offset: c * bytes });
+      return r;
+    });
+    return out;
+  }
+
+  private localGather(src: Lowered, dl: DistributedLayout, srcIndex: (e: number) => number): Reg[] | undefined {
+    const sl = src.layout;
+    const out: Reg[] = [];
+    for (let k = 0; k < dl.regs; k++) {
+      let found = -1;
+      for (let k2 = 0; k2 < sl.regs && found < 0; k2++) {
+        let ok = true;
+        for (let t = 0; t < dl.threads && ok; t++) ok = sl.table[t * sl.regs + k2] === srcIndex(dl.table[t * dl.regs + k]!);
+        if (ok) found = k2;
+      }
+      if (found < 0) return undefined;
+      out.push(src.regs[found]!);
+    }
+    return out.map((r) => this.tb.mov(r));
+  }
+
+  /** bar; each thread writes its registers at their element index (× element size) from `byteOffset`; bar. */
+  private storeToShared(src: Lowered, byteOffset: number): void {
+    const l = src.layout;
+    const mem = smemTypeOf(src.regs[0]!.type), bytes = MEM_BYTES[mem];
+    const form = this.linear(l, (t, k) => l.table[t * l.regs + k]!, 'a shared-memory store');
+    const base = this.tidTerm(form.tidBit, bytes, true);
+    const owner = this.ownerPredicate(l);
+    this.tb.emit({ op: 'bar' });
+    form.regConst.forEach((c, k) => this.tb.emit({ op: 'st', space: 'shared', mem, src: src.regs[k]!, addr: base, offset: byteOffset + c * bytes, pred: owner }));
+    this.tb.emit({ op: 'bar' });
+  }
+
+  private reserveShared(bytes: number): void {
+    this.sharedBytes = Math.max(this.sharedBytes, Math.ceil(bytes / 16) * 16);
+  }
+
+  // ---------------------------------------------------------------- ops
+  private op(op: Op): void {
+    const fam = opcodeInfo(op.opcode).family;
+    if (fam === 'unary') return this.unaryOp(op);
+    if (fam === 'binary') return this.binaryOp(op);
+    switch (op.opcode) {
+      case 'constant': return this.constant(op);
+      case 'program_id': case 'num_programs': {
+        const axis = ['x', 'y', 'z'][op.attrs['axis'] as number]!;
+        const raw = this.tb.reg('u32');
+        this.tb.emit({ op: 'special', dst: raw, which: `${op.opcode === 'program_id' ? 'ctaid' : 'nctaid'}.${axis}` as 'ctaid.x' });
+        return this.define(op.result, [this.tb.cvt(raw, 's32')]);
+      }
+      case 'arange': {
+        const l = layoutOf(op.result, this.threads);
+        const form = this.linear(l, (t, k) => l.table[t * l.regs + k]!, 'arange');
+        const base = this.tidTerm(form.tidBit);
+        const start = op.attrs['start'] as number;
+        return this.define(op.result, form.regConst.map((c) => this.tb.binary('add', this.tb.cvt(base, 's32'), imm(c + start, 's32'))));
+      }
+      case 'splat': {
+        const s = this.get(op.operands[0]!).regs[0]!;
+        return this.define(op.result, Array.from({ length: layoutOf(op.result, this.threads).regs }, () => this.tb.mov(s)));
+      }
+      case 'broadcast': {
+        const src = op.operands[0]!.type.shape, dst = op.result.type.shape;
+        const ss = rowMajorStrides(src), ds = rowMajorStrides(dst);
+        const idx = (e: number): number => dst.reduce((acc, n, d) => acc + (src[d] === 1 ? 0 : (Math.floor(e / ds[d]!) % n) * ss[d]!), 0);
+        return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), idx, 'broadcast'));
+      }
+      case 'expand_dims': case 'reshape':
+        return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, op.opcode));
+      case 'trans': {
+        const perm = op.attrs['perm'] as number[];
+        const src = op.operands[0]!.type.shape, dst = op.result.type.shape;
+        const ss = rowMajorStrides(src), ds = rowMajorStrides(dst);
+        const idx = (e: number): number => dst.reduce((acc, n, d) => acc + (Math.floor(e / ds[d]!) % n) * ss[perm[d]!]!, 0);
+        return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), idx, 'trans'));
+      }
+      case 'cmp': return this.cmpOp(op);
+      case 'select': return this.selectOp(op);
+      case 'cast': return this.castOp(op);
+      case 'addptr': return this.addptr(op);
+      case 'load': return this.load(op);
+      case 'store': case 'atomic_add': return this.store(op);
+      case 'reduce': return this.reduce(op);
+      case 'dot': return this.dot(op);
+      case 'for': return this.forOp(op);
+      case 'if': return this.ifOp(op);
+      case 'print':
+        this.tb.emit({ op: 'comment', text: `tl.print("${op.attrs['prefix']}") runs in the CPU interpreter only` });
+        return;
+      case 'assert':
+        for (const r of this.get(op.operands[0]!).regs) this.tb.emit({ op: 'trap_unless', cond: r });
+        return;
+      default:
+        this.fail(op, `no lowering for '${op.opcode}'`);
+    }
+  }
+
+  private constant(op: Op): void {
+    const l = layoutOf(op.result, this.threads);
+    const d = dtypeOf(op.result.type);
+    const t = regTypeOf(d);
+    const v = roundTo(d, Number(op.attrs['value'])); // as the interpreter stores it
+    const r = this.tb.mov(imm(v, t));
+    this.define(op.result, Array.from({ length: l.regs }, (_, i) => (i === 0 ? r : this.tb.mov(r))));
+  }
+
+  /** Rounds f32 results of f16/bf16 (and i8/u8) values to their dtype, as the hardware would store them. */
+  private narrow(r: Reg, d: DType): Reg {
+    const to = narrowOf(d);
+    if (!to) return r;
+    const out = this.tb.reg(r.type);
+    this.tb.emit({ op: 'narrow', to, dst: out, src: r });
+    return out;
+  }
+
+  private unaryOp(op: Op): void {
+    const d = dtypeOf(op.result.type);
+    const x = this.get(op.operands[0]!);
+    const f = op.opcode as UnaryOpcode;
+    this.define(op.result, x.regs.map((r) => this.narrow(this.unaryReg(f, r, d), d)));
+  }
+
+  private unaryReg(f: UnaryOpcode, r: Reg, d: DType): Reg {
+    const tb = this.tb;
+    const t = r.type;
+    const isF = t === 'f32' || t === 'f64';
+    // Transcendentals use the f32 approximate instructions (f64 inputs are converted; docs/ptx-math.md).
+    const f32 = (x: Reg): Reg => tb.cvt(x, 'f32');
+    const back = (x: Reg): Reg => tb.cvt(x, t);
+    switch (f) {
+      case 'neg': return isF ? tb.unary('neg', r) : tb.binary('sub', imm(0, t), r);
+      case 'not': return tb.unary('not', r);
+      case 'abs': return tb.unary('abs', r);
+      case 'floor': return tb.unary('floor', r);
+      case 'sqrt': return tb.unary('sqrt', r);
+      case 'rsqrt': return back(tb.unary('rsqrt', f32(r)));
+      case 'exp2': return back(tb.unary('ex2', f32(r)));
+      case 'exp': return back(tb.unary('ex2', tb.binary('mul', f32(r), imm(Math.LOG2E, 'f32'))));
+      case 'log2': return back(tb.unary('lg2', f32(r)));
+      case 'log': return back(tb.binary('mul', tb.unary('lg2', f32(r)), imm(Math.LN2, 'f32')));
+      case 'sin': case 'cos': return back(tb.unary(f, this.reducePhase(f32(r))));
+      case 'sigmoid': {
+        const e = tb.unary('ex2', tb.binary('mul', f32(r), imm(-Math.LOG2E, 'f32')));
+        return back(tb.binary('div', imm(1, 'f32'), tb.binary('add', e, imm(1, 'f32'))));
+      }
+      case 'softplus': {
+        // max(x, 0) + log(1 + exp(-|x|)): no overflow for large |x|.
+        const x = f32(r);
+        const e = tb.unary('ex2', tb.binary('mul', tb.unary('abs', x), imm(-Math.LOG2E, 'f32')));
+        const l = tb.binary('mul', tb.unary('lg2', tb.binary('add', e, imm(1, 'f32'))), imm(Math.LN2, 'f32'));
+        return back(tb.binary('add', tb.binary('max', x, imm(0, 'f32')), l));
+      }
+    }
+    void d;
+  }
+
+  /** x − 2π·rint(x / 2π) in two steps (Cody–Waite), so sin.approx/cos.approx see [−π, π]. */
+  private reducePhase(x: Reg): Reg {
+    const tb = this.tb;
+    const TWO_PI_HI = Math.fround(2 * Math.PI);
+    const TWO_PI_LO = Math.fround(2 * Math.PI - TWO_PI_HI);
+    const k = tb.unary('rint', tb.binary('mul', x, imm(1 / (2 * Math.PI), 'f32')));
+    const r1 = tb.reg('f32');
+    tb.emit({ op: 'fma', dst: r1, a: k, b: imm(-TWO_PI_HI, 'f32'), c: x });
+    const r2 = tb.reg('f32');
+    tb.emit({ op: 'fma', dst: r2, a: k, b: imm(-TWO_PI_LO, 'f32'), c: r1 });
+    return r2;
+  }
+
+  private binaryOp(op: Op): void {
+    const d = dtypeOf(op.result.type);
+    const a = this.get(op.operands[0]!).regs, b = this.get(op.operands[1]!).regs;
+    const f = op.opcode as BinaryOpcode;
+    this.define(op.result, a.map((x, i) => this.narrow(this.binaryReg(f, x, b[i]!), d)));
+  }
+
+  private binaryReg(f: BinaryOpcode, a: Reg, b: Reg): Reg {
+    const tb = this.tb;
+    const isF = a.type === 'f32' || a.type === 'f64';
+    switch (f) {
+      case 'idiv': return tb.binary('div', a, b);
+      case 'rem': {
+        if (!isF) return tb.binary('rem', a, b);
+        // a − trunc(a / b)·b, as C's fmod.
+        const q = tb.binary('div', a, b);
+        const neg = tb.setp('lt', q, imm(0, a.type));
+        const tq = tb.selp(tb.unary('neg', tb.unary('floor', tb.unary('neg', q))), tb.unary('floor', q), neg);
+        const r = tb.reg(a.type);
+        tb.emit({ op: 'fma', dst: r, a: tb.unary('neg', tq), b, c: a });
+        return r;
+      }
+      default: return tb.binary(f, a, b);
+    }
+  }
+
+  private cmpOp(op: Op): void {
+    const a = this.get(op.operands[0]!).regs, b = this.get(op.operands[1]!).regs;
+    const pred = op.attrs['pred'] as CmpPredicate;
+    const type = a[0]!.type;
+    this.define(op.result, a.map((x, i) => {
+      if (type !== 'pred') return this.tb.setp(pred, x, b[i]!);
+      // Booleans compare as integers.
+      const xi = this.tb.selp(imm(1, 'u32'), imm(0, 'u32'), x), yi = this.tb.selp(imm(1, 'u32'), imm(0, 'u32'), b[i]!);
+      return this.tb.setp(pred, xi, yi);
+    }));
+  }
+
+  private selectOp(op: Op): void {
+    const [c, a, b] = op.operands.map((v) => this.get(v).regs) as [Reg[], Reg[], Reg[]];
+    this.define(op.result, a.map((x, i) => {
+      if (x.type !== 'pred') return this.tb.selp(x, b[i]!, c[i]!);
+      const t = this.tb.binary('and', c[i]!, x);
+      const f = this.tb.binary('and', this.tb.unary('not', c[i]!), b[i]!);
+      return this.tb.binary('or', t, f);
+    }));
+  }
+
+  private castOp(op: Op): void {
+    const from = dtypeOf(op.operands[0]!.type), to = dtypeOf(op.result.type);
+    const x = this.get(op.operands[0]!).regs;
+    const tt = regTypeOf(to);
+    this.define(op.result, x.map((r) => {
+      if (to === 'i1') return r.type === 'pred' ? r : this.tb.setp('ne', r, imm(0, r.type));
+      if (r.type === 'pred') return this.narrow(this.tb.selp(imm(1, tt), imm(0, tt), r), to);
+      // f16 → bf16 and the like still need rounding even when the register type does not change.
+      const c = r.type === tt ? this.tb.mov(r) : this.tb.cvt(r, tt);
+      return narrowOf(to) && to !== from ? this.narrow(c, to) : c;
+    }));
+  }
+
+  private addptr(op: Op): void {
+    const p = this.get(op.operands[0]!).regs, o = this.get(op.operands[1]!).regs;
+    const elem = (op.result.type.elem as { pointee: DType }).pointee;
+    const bytes = DTYPE_INFO[elem].bytes;
+    this.define(op.result, p.map((ptr, i) => {
+      const off64 = this.tb.cvt(o[i]!, 's64');
+      const scaled = bytes === 1 ? off64 : this.tb.binary('mul', off64, imm(bytes, 's64'));
+      return this.tb.binary('add', ptr, scaled, 'u64');
+    }));
+  }
+
+  private load(op: Op): void {
+    const hasMask = op.attrs['hasMask'] === true, hasOther = op.attrs['hasOther'] === true;
+    const ptr = this.get(op.operands[0]!).regs;
+    const mask = hasMask ? this.get(op.operands[1]!).regs : undefined;
+    const other = hasOther ? this.get(op.operands[hasMask ? 2 : 1]!).regs : undefined;
+    const d = dtypeOf(op.result.type);
+    const t = regTypeOf(d), mem = memTypeOf(d);
+    this.define(op.result, ptr.map((p, i) => {
+      const dst = this.tb.reg(t);
+      if (mask) this.tb.emit({ op: 'mov', dst, src: other ? other[i]! : imm(0, t) });
+      this.tb.emit({ op: 'ld', space: 'global', mem, dst, addr: p, offset: 0, pred: mask?.[i] });
+      return dst;
+    }));
+  }
+
+  private store(op: Op): void {
+    const atomic = op.opcode === 'atomic_add';
+    const ptr = this.get(op.operands[0]!), val = this.get(op.operands[1]!).regs;
+    const mask = op.attrs['hasMask'] === true ? this.get(op.operands[2]!).regs : undefined;
+    const d = dtypeOf(op.operands[1]!.type);
+    const mem = memTypeOf(d);
+    // Elements held by several threads are written once, by their owner.
+    const owner = this.ownerPredicate(ptr.layout);
+    const results: Reg[] = [];
+    ptr.regs.forEach((p, i) => {
+      let pred = mask?.[i];
+      if (owner) pred = pred ? this.tb.binary('and', pred, owner) : owner;
+      if (atomic) {
+        if (d !== 'f32' && d !== 'i32' && d !== 'u32' && d !== 'f64' && d !== 'i64') this.fail(op, `atomicAdd on ${d} is not supported by the PTX backend`);
+        const dst = this.tb.reg(regTypeOf(d));
+        this.tb.emit({ op: 'mov', dst, src: imm(0, dst.type) });
+        this.tb.emit({ op: 'atom_add', mem, dst, addr: p, src: val[i]!, pred });
+        results.push(dst);
+      } else this.tb.emit({ op: 'st', space: 'global', mem, src: val[i]!, addr: p, offset: 0, pred });
+    });
+    if (atomic) this.define(op.result, results);
+  }
+
+  private reduce(op: Op): void {
+    const kind = op.attrs['kind'] as ReduceKind, axis = op.attrs['axis'] as number;
+    const src = this.get(op.operands[0]!);
+    const srcShape = op.operands[0]!.type.shape, dstShape = op.result.type.shape;
+    const n = srcShape[axis]!;
+    const dl = layoutOf(op.result, this.threads);
+    const ss = rowMajorStrides(srcShape), ds = rowMajorStrides(dstShape);
+    const srcIndex = (e: number, r: number): number => {
+      let idx = r * ss[axis]!;
+      dstShape.forEach((size, d) => (idx += (Math.floor(e / (ds[d] ?? 1)) % size) * ss[d < axis ? d : d + 1]!));
+      return idx;
+    };
+    const type = src.regs[0]!.type, mem = smemTypeOf(type), bytes = MEM_BYTES[mem];
+    this.reserveShared(numel(srcShape) * bytes);
+    this.tb.emit({ op: 'comment', text: `reduce ${kind} over axis ${axis}` });
+    this.storeToShared(src, 0);
+    const form = this.linear(dl, (t, k) => srcIndex(dl.table[t * dl.regs + k]!, 0), 'a reduction');
+    const base = this.tidTerm(form.tidBit, bytes, true);
+    const load = (k: number, r: number): Reg => {
+      const x = this.tb.reg(type);
+      this.tb.emit({ op: 'ld', space: 'shared', mem, dst: x, addr: base, offset: (form.regConst[k]! + r * ss[axis]!) * bytes });
+      return x;
+    };
+    const isF = type === 'f32' || type === 'f64';
+    const out = form.regConst.map((_, k) => {
+      let acc = load(k, 0);
+      let arg: Reg = this.tb.mov(imm(0, 's32'));
+      for (let r = 1; r < n; r++) {
+        const x = load(k, r);
+        if (kind === 'sum') acc = this.tb.binary('add', acc, x);
+        else if (kind === 'max' || kind === 'min') acc = this.tb.binary(kind, acc, x);
+        else {
+          // First maximum; a NaN wins and stays (as the interpreter does).
+          let better = this.tb.setp('gt', x, acc);
+          if (isF) {
+            const xNaN = this.tb.setp('ne', x, x), accNaN = this.tb.setp('ne', acc, acc);
+            better = this.tb.binary('and', this.tb.binary('or', better, xNaN), this.tb.unary('not', accNaN));
+          }
+          acc = this.tb.selp(x, acc, better);
+          arg = this.tb.selp(imm(r, 's32'), arg, better);
+        }
+      }
+      return kind === 'argmax' ? arg : this.narrow(acc, dtypeOf(op.result.type));
+    });
+    this.define(op.result, out);
+  }
+
+  private dot(op: Op): void {
+    const [aV, bV, cV] = op.operands as [Value, Value, Value];
+    const [M, K] = aV.type.shape as [number, number];
+    const N = bV.type.shape[1]!;
+    const a = this.get(aV), b = this.get(bV), c = this.get(cV);
+    const dl = layoutOf(op.result, this.threads);
+    const accType = c.regs[0]!.type;
+    const inType = a.regs[0]!.type;
+    const mem = smemTypeOf(inType), bytes = MEM_BYTES[mem];
+    const aBytes = M * K * bytes;
+    this.reserveShared(aBytes + K * N * bytes);
+    this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] with FMA` });
+    this.tb.emit({ op: 'bar' });
+    this.storeToSharedNoBarrier(a, 0);
+    this.storeToSharedNoBarrier(b, aBytes);
+    this.tb.emit({ op: 'bar' });
+    const row = (e: number): number => Math.floor(e / N), col = (e: number): number => e % N;
+    const fa = this.linear(dl, (t, k) => row(dl.table[t * dl.regs + k]!) * K, 'dot operand A');
+    const fb = this.linear(dl, (t, k) => col(dl.table[t * dl.regs + k]!), 'dot operand B');
+    const baseA = this.tidTerm(fa.tidBit, bytes, true), baseB = this.tidTerm(fb.tidBit, bytes, true);
+    const out = c.regs.map((acc0, k) => {
+      let acc = this.tb.cvt(acc0, accType);
+      for (let kk = 0; kk < K; kk++) {
+        const x = this.tb.reg(inType), y = this.tb.reg(inType);
+        this.tb.emit({ op: 'ld', space: 'shared', mem, dst: x, addr: baseA, offset: (fa.regConst[k]! + kk) * bytes });
+        this.tb.emit({ op: 'ld', space: 'shared', mem, dst: y, addr: baseB, offset: aBytes + (fb.regConst[k]! + kk * N) * bytes });
+        const nacc = this.tb.reg(accType);
+        this.tb.emit({ op: 'fma', dst: nacc, a: this.tb.cvt(x, accType), b: this.tb.cvt(y, accType), c: acc });
+        acc = nacc;
+      }
+      return this.narrow(acc, dtypeOf(op.result.type));
+    });
+    this.define(op.result, out);
+  }
+
+  private storeToSharedNoBarrier(src: Lowered, byteOffset: number): void {
+    const l = src.layout;
+    const mem = smemTypeOf(src.regs[0]!.type), bytes = MEM_BYTES[mem];
+    const form = this.linear(l, (t, k) => l.table[t * l.regs + k]!, 'a shared-memory store');
+    const base = this.tidTerm(form.tidBit, bytes, true);
+    const owner = this.ownerPredicate(l);
+    form.regConst.forEach((c, k) => this.tb.emit({ op: 'st', space: 'shared', mem, src: src.regs[k]!, addr: base, offset: byteOffset + c * bytes, pred: owner }));
+  }
+
+  private scalarReg(v: Value): Reg {
+    return this.get(v).regs[0]!;
+  }
+
+  private forOp(op: Op): void {
+    const [lb, ub, step] = op.operands.slice(0, 3).map((v) => this.scalarReg(v)) as [Reg, Reg, Reg];
+    const body = op.regions[0]!;
+    const inits = op.operands.slice(3).map((v) => this.get(v));
+    const carried = inits.map((l) => l.regs.map((r) => this.tb.mov(r)));
+    const iv = this.tb.reg(lb.type);
+    this.env.set(body.args[0]!, { layout: layoutOf(body.args[0]!, this.threads), regs: [iv] });
+    body.args.slice(1).forEach((a, i) => this.env.set(a, { layout: layoutOf(a, this.threads), regs: carried[i]! }));
+    const instrs = this.tb.nested(() => {
+      const yields = this.block(body);
+      // Parallel copy: a yield may read a carried register that an earlier copy would overwrite.
+      const temps = yields.map((regs) => regs.map((r) => this.tb.mov(r)));
+      temps.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: carried[i]![j]!, src: r })));
+    });
+    this.tb.emit({ op: 'for', iv, lb, ub, step, body: instrs });
+    op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: carried[i]! }));
+  }
+
+  private ifOp(op: Op): void {
+    const cond = this.scalarReg(op.operands[0]!);
+    const outs = op.results.map((r) => Array.from({ length: layoutOf(r, this.threads).regs }, () => this.tb.reg(valueRegType(r))));
+    const branch = (b: Block): Instr[] =>
+      this.tb.nested(() => {
+        const ys = this.block(b);
+        ys.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: outs[i]![j]!, src: r })));
+      });
+    const thenI = branch(op.regions[0]!), elseI = branch(op.regions[1]!);
+    this.tb.emit({ op: 'if', cond, then: thenI, else: elseI });
+    op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: outs[i]! }));
+  }
+}

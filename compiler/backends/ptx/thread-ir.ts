@@ -1,0 +1,159 @@
+// The thread program: what one GPU thread executes, as a list of scalar instructions on typed virtual
+// registers with structured (CTA-uniform) loops and branches. Block IR is lowered into it using the
+// layouts; the PTX renderer prints it and the CPU simulator runs it with every thread of a CTA explicit.
+
+export type RegType = 'pred' | 's32' | 'u32' | 's64' | 'u64' | 'f32' | 'f64';
+/** How a value is stored in memory; loads and stores convert between it and the register type. */
+export type MemType = 'f64' | 'f32' | 'f16' | 'bf16' | 's64' | 'u64' | 's32' | 'u32' | 's8' | 'u8' | 'pred8';
+
+export interface Reg {
+  readonly kind: 'reg';
+  readonly id: number;
+  readonly type: RegType;
+}
+export interface Imm {
+  readonly kind: 'imm';
+  readonly value: number;
+  readonly type: RegType;
+}
+export type Src = Reg | Imm;
+
+export type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'rem' | 'min' | 'max' | 'and' | 'or' | 'xor' | 'shl' | 'shr';
+export type UnaryFn = 'neg' | 'not' | 'abs' | 'floor' | 'sqrt' | 'rsqrt' | 'ex2' | 'lg2' | 'sin' | 'cos' | 'rint';
+export type CmpFn = 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
+export type Special = 'tid' | 'ctaid.x' | 'ctaid.y' | 'ctaid.z' | 'nctaid.x' | 'nctaid.y' | 'nctaid.z';
+/** Rounding of an f32 register to a narrower format, kept in the same register type. */
+export type Narrow = 'f16' | 'bf16' | 's8' | 'u8';
+
+export type Instr =
+  | { readonly op: 'mov'; readonly dst: Reg; readonly src: Src }
+  | { readonly op: 'special'; readonly dst: Reg; readonly which: Special }
+  | { readonly op: 'param'; readonly dst: Reg; readonly index: number }
+  | { readonly op: 'smem_base'; readonly dst: Reg }
+  | { readonly op: 'binary'; readonly fn: BinaryFn; readonly dst: Reg; readonly a: Src; readonly b: Src }
+  | { readonly op: 'unary'; readonly fn: UnaryFn; readonly dst: Reg; readonly a: Src }
+  | { readonly op: 'fma'; readonly dst: Reg; readonly a: Src; readonly b: Src; readonly c: Src }
+  | { readonly op: 'setp'; readonly fn: CmpFn; readonly dst: Reg; readonly a: Src; readonly b: Src }
+  | { readonly op: 'selp'; readonly dst: Reg; readonly a: Src; readonly b: Src; readonly cond: Reg }
+  | { readonly op: 'cvt'; readonly dst: Reg; readonly src: Src }
+  | { readonly op: 'narrow'; readonly to: Narrow; readonly dst: Reg; readonly src: Reg }
+  | { readonly op: 'ld'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
+  | { readonly op: 'st'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly src: Src; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
+  | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
+  | { readonly op: 'bar' }
+  /** Stops the kernel with an error when `cond` is false in any thread. */
+  | { readonly op: 'trap_unless'; readonly cond: Reg }
+  | { readonly op: 'for'; readonly iv: Reg; readonly lb: Src; readonly ub: Src; readonly step: Src; readonly body: Instr[] }
+  | { readonly op: 'if'; readonly cond: Reg; readonly then: Instr[]; readonly else: Instr[] }
+  | { readonly op: 'comment'; readonly text: string };
+
+export interface ThreadParam {
+  readonly name: string;
+  readonly type: 'u64' | RegType;
+  readonly isPointer: boolean;
+}
+
+export interface ThreadProgram {
+  readonly name: string;
+  readonly threads: number;
+  readonly params: readonly ThreadParam[];
+  /** Bytes of dynamic shared memory. */
+  readonly sharedBytes: number;
+  readonly body: readonly Instr[];
+  readonly regCount: number;
+}
+
+export const MEM_BYTES: Record<MemType, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, s64: 8, u64: 8, s32: 4, u32: 4, s8: 1, u8: 1, pred8: 1 };
+
+export const imm = (value: number, type: RegType): Imm => ({ kind: 'imm', value, type });
+
+/** Creates registers and appends instructions to the current list. */
+export class ThreadBuilder {
+  private nextReg = 0;
+  out: Instr[] = [];
+  reg(type: RegType): Reg {
+    return { kind: 'reg', id: this.nextReg++, type };
+  }
+  get regCount(): number {
+    return this.nextReg;
+  }
+  emit(i: Instr): void {
+    this.out.push(i);
+  }
+  /** Runs `f` with instructions going to a fresh list, which it returns. */
+  nested(f: () => void): Instr[] {
+    const saved = this.out;
+    this.out = [];
+    try {
+      f();
+      return this.out;
+    } finally {
+      this.out = saved;
+    }
+  }
+  binary(fn: BinaryFn, a: Src, b: Src, type: RegType = a.type): Reg {
+    const dst = this.reg(type);
+    this.emit({ op: 'binary', fn, dst, a, b });
+    return dst;
+  }
+  unary(fn: UnaryFn, a: Src, type: RegType = a.type): Reg {
+    const dst = this.reg(type);
+    this.emit({ op: 'unary', fn, dst, a });
+    return dst;
+  }
+  setp(fn: CmpFn, a: Src, b: Src): Reg {
+    const dst = this.reg('pred');
+    this.emit({ op: 'setp', fn, dst, a, b });
+    return dst;
+  }
+  selp(a: Src, b: Src, cond: Reg, type: RegType = a.type): Reg {
+    const dst = this.reg(type);
+    this.emit({ op: 'selp', dst, a, b, cond });
+    return dst;
+  }
+  cvt(src: Src, type: RegType): Reg {
+    if (src.type === type && src.kind === 'reg') return src;
+    const dst = this.reg(type);
+    this.emit({ op: 'cvt', dst, src });
+    return dst;
+  }
+  mov(src: Src, type: RegType = src.type): Reg {
+    const dst = this.reg(type);
+    this.emit({ op: 'mov', dst, src });
+    return dst;
+  }
+}
+
+/** Text form of a thread program, for dumps. */
+export function printThreadProgram(p: ThreadProgram): string {
+  const lines = [`thread program @${p.name} threads=${p.threads} shared=${p.sharedBytes}B regs=${p.regCount}`];
+  const s = (x: Src): string => (x.kind === 'reg' ? `%${x.type}${x.id}` : `${x.value}`);
+  const walk = (body: readonly Instr[], ind: string): void => {
+    for (const i of body) {
+      switch (i.op) {
+        case 'for':
+          lines.push(`${ind}for ${s(i.iv)} = ${s(i.lb)} to ${s(i.ub)} step ${s(i.step)} {`);
+          walk(i.body, ind + '  ');
+          lines.push(`${ind}}`);
+          break;
+        case 'if':
+          lines.push(`${ind}if ${s(i.cond)} {`);
+          walk(i.then, ind + '  ');
+          lines.push(`${ind}} else {`);
+          walk(i.else, ind + '  ');
+          lines.push(`${ind}}`);
+          break;
+        case 'comment':
+          lines.push(`${ind}// ${i.text}`);
+          break;
+        default: {
+          const { op, ...rest } = i;
+          const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null && 'kind' in v ? s(v as Src) : String(v)}`);
+          lines.push(`${ind}${op} ${fields.join(' ')}`);
+        }
+      }
+    }
+  };
+  walk(p.body, '  ');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,34 @@
+// A device that compiles kernels with the PTX backend and runs the resulting thread programs in the
+// CPU simulator: the whole GPU path except the hardware, for tests on machines without a GPU.
+import type { Device, LaunchRequest } from '../device.js';
+import { lowerToPtx, type PtxKernel } from '../../compiler/backends/ptx/index.js';
+import { LaunchError } from '../../compiler/frontend/errors.js';
+import { simulate, type SimArg } from './simulator.js';
+import type { CompiledKernel } from '../compiled.js';
+
+/** The PTX of a compiled kernel for `numWarps`, lowered once and kept with the kernel. */
+export function ptxFor(kernel: CompiledKernel, numWarps: number, arch: 'sm_80' | 'sm_90' | 'sm_90a' = 'sm_80'): PtxKernel {
+  const key = `ptx:${arch}:${numWarps}`;
+  let k = kernel.artifacts.get(key) as PtxKernel | undefined;
+  if (!k) {
+    k = lowerToPtx(kernel.module, { numWarps, arch });
+    kernel.artifacts.set(key, k);
+  }
+  return k;
+}
+
+export const ptxSimDevice: Device = {
+  name: 'ptx-sim (PTX backend, thread-level CPU simulator)',
+  target: 'ptx',
+  launch({ kernel, grid, args, numWarps }: LaunchRequest): void {
+    const ptx = ptxFor(kernel, numWarps);
+    const simArgs: SimArg[] = [];
+    for (const a of args) {
+      if (a.kind === 'constexpr') continue;
+      if (a.kind === 'scalar') simArgs.push({ kind: 'scalar', name: a.name, value: a.value });
+      else if (a.buffer.kind === 'host') simArgs.push({ kind: 'buffer', name: a.name, dtype: a.buffer.dtype, data: a.buffer.data });
+      else throw new LaunchError(`argument '${a.name}' of kernel '${kernel.name}' lives on '${a.buffer.buffer.device}'; the simulator needs host memory`);
+    }
+    simulate(ptx.program, simArgs, grid);
+  },
+};

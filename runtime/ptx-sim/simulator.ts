@@ -1,0 +1,345 @@
+// A CPU simulator of the PTX backend's thread programs: one CTA at a time, every thread explicit (its
+// warp and lane follow from its index, as in the layouts), executing in lockstep. Registers are
+// per-thread arrays, shared memory is real bytes, and a race detector flags a thread reading or
+// overwriting a shared word another thread wrote or read since the last barrier, so missing barriers
+// and wrong layouts show up without a GPU.
+import type { Instr, MemType, Reg, Src, ThreadProgram } from '../../compiler/backends/ptx/thread-ir.js';
+import { MEM_BYTES } from '../../compiler/backends/ptx/thread-ir.js';
+import { roundF16, roundBF16 } from '../../compiler/ir/semantics.js';
+import type { DType } from '../../compiler/ir/dtype.js';
+import { elementReader, elementWriter, type TypedArray } from '../storage.js';
+
+export type SimArg =
+  | { readonly kind: 'buffer'; readonly name: string; readonly dtype: DType; readonly data: TypedArray }
+  | { readonly kind: 'scalar'; readonly name: string; readonly value: number };
+
+export class SimulationError extends Error {
+  override name = 'SimulationError';
+}
+
+const ADDR_SCALE = 2 ** 44; // a global address is (argument + 1) · 2^44 + byte offset
+
+const MEM_DTYPE: Partial<Record<MemType, DType>> = {
+  f64: 'f64', f32: 'f32', f16: 'f16', bf16: 'bf16', s64: 'i64', s32: 'i32', u32: 'u32', s8: 'i8', u8: 'u8', pred8: 'i1',
+};
+
+export function simulate(p: ThreadProgram, args: readonly SimArg[], grid: readonly [number, number, number]): void {
+  const sim = new CtaSimulator(p, args, grid);
+  for (let z = 0; z < grid[2]; z++) for (let y = 0; y < grid[1]; y++) for (let x = 0; x < grid[0]; x++) sim.run([x, y, z]);
+}
+
+class CtaSimulator {
+  private regs: Float64Array[] = [];
+  private ctaid: readonly number[] = [0, 0, 0];
+  private readonly T: number;
+  private readonly smem: DataView;
+  // Race detection per byte: who touched it in which barrier epoch.
+  private readonly writer: Int32Array;
+  private readonly writeEpoch: Int32Array;
+  private readonly reader: Int32Array;
+  private readonly readEpoch: Int32Array;
+  private epoch = 1;
+  private readonly readers: ((i: number) => number)[];
+  private readonly writers: ((i: number, x: number) => void)[];
+
+  constructor(private readonly p: ThreadProgram, private readonly args: readonly SimArg[], private readonly grid: readonly number[]) {
+    this.T = p.threads;
+    const words = p.sharedBytes + 8;
+    this.smem = new DataView(new ArrayBuffer(words));
+    this.writer = new Int32Array(words);
+    this.writeEpoch = new Int32Array(words);
+    this.reader = new Int32Array(words);
+    this.readEpoch = new Int32Array(words);
+    this.readers = args.map((a) => (a.kind === 'buffer' ? elementReader(a.dtype, a.data) : () => NaN));
+    this.writers = args.map((a) => (a.kind === 'buffer' ? elementWriter(a.dtype, a.data) : () => undefined));
+  }
+
+  run(ctaid: readonly number[]): void {
+    this.ctaid = ctaid;
+    this.regs = [];
+    this.epoch++;
+    this.exec(this.p.body, allThreads(this.T));
+  }
+
+  private r(reg: Reg): Float64Array {
+    let a = this.regs[reg.id];
+    if (!a) this.regs[reg.id] = a = new Float64Array(this.T);
+    return a;
+  }
+  private v(s: Src, t: number): number {
+    return s.kind === 'imm' ? s.value : this.r(s)[t]!;
+  }
+  private uniform(s: Src, what: string): number {
+    if (s.kind === 'imm') return s.value;
+    const a = this.r(s);
+    for (let t = 1; t < this.T; t++)
+      if (a[t] !== a[0] && !(Number.isNaN(a[t]!) && Number.isNaN(a[0]!))) throw new SimulationError(`${what} differs between threads 0 and ${t}: control flow must be uniform`);
+    return a[0]!;
+  }
+
+  private exec(body: readonly Instr[], active: Uint8Array): void {
+    for (const i of body) this.instr(i, active);
+  }
+
+  private each(active: Uint8Array, pred: Reg | undefined, f: (t: number) => void): void {
+    const pa = pred ? this.r(pred) : undefined;
+    for (let t = 0; t < this.T; t++) if (active[t] && (!pa || pa[t])) f(t);
+  }
+
+  private instr(i: Instr, active: Uint8Array): void {
+    switch (i.op) {
+      case 'comment': return;
+      case 'mov': {
+        const d = this.r(i.dst);
+        return this.each(active, undefined, (t) => (d[t] = this.v(i.src, t)));
+      }
+      case 'special': {
+        const d = this.r(i.dst);
+        const val = (t: number): number => {
+          if (i.which === 'tid') return t;
+          const axis = 'xyz'.indexOf(i.which.at(-1)!);
+          return i.which.startsWith('ctaid') ? this.ctaid[axis]! : this.grid[axis]!;
+        };
+        return this.each(active, undefined, (t) => (d[t] = val(t)));
+      }
+      case 'param': {
+        const a = this.args[i.index]!;
+        const value = a.kind === 'buffer' ? (i.index + 1) * ADDR_SCALE : a.value;
+        const d = this.r(i.dst);
+        return this.each(active, undefined, (t) => (d[t] = value));
+      }
+      case 'smem_base': {
+        const d = this.r(i.dst);
+        return this.each(active, undefined, (t) => (d[t] = 0));
+      }
+      case 'binary': {
+        const d = this.r(i.dst);
+        const f = binaryOp(i.fn, i.dst.type);
+        return this.each(active, undefined, (t) => (d[t] = f(this.v(i.a, t), this.v(i.b, t))));
+      }
+      case 'unary': {
+        const d = this.r(i.dst);
+        const f = unaryOp(i.fn, i.dst.type);
+        return this.each(active, undefined, (t) => (d[t] = f(this.v(i.a, t))));
+      }
+      case 'fma': {
+        const d = this.r(i.dst);
+        const round = wrap(i.dst.type);
+        return this.each(active, undefined, (t) => (d[t] = round(this.v(i.a, t) * this.v(i.b, t) + this.v(i.c, t))));
+      }
+      case 'setp': {
+        const d = this.r(i.dst);
+        const isF = i.a.type === 'f32' || i.a.type === 'f64';
+        return this.each(active, undefined, (t) => (d[t] = compare(i.fn, this.v(i.a, t), this.v(i.b, t), isF) ? 1 : 0));
+      }
+      case 'selp': {
+        const d = this.r(i.dst), c = this.r(i.cond);
+        return this.each(active, undefined, (t) => (d[t] = c[t] ? this.v(i.a, t) : this.v(i.b, t)));
+      }
+      case 'cvt': {
+        const d = this.r(i.dst);
+        const f = convert(i.src.type, i.dst.type);
+        return this.each(active, undefined, (t) => (d[t] = f(this.v(i.src, t))));
+      }
+      case 'narrow': {
+        const d = this.r(i.dst), s = this.r(i.src);
+        const f = i.to === 'f16' ? roundF16 : i.to === 'bf16' ? (x: number) => Math.fround(roundBF16(x)) : i.to === 's8' ? (x: number) => (x << 24) >> 24 : (x: number) => x & 255;
+        return this.each(active, undefined, (t) => (d[t] = f(s[t]!)));
+      }
+      case 'ld': {
+        const d = this.r(i.dst), a = this.r(i.addr);
+        if (i.space === 'shared') return this.each(active, i.pred, (t) => (d[t] = this.sharedLoad(i.mem, a[t]! + i.offset, t)));
+        return this.each(active, i.pred, (t) => (d[t] = this.globalAccess('load', i.mem, a[t]! + i.offset)));
+      }
+      case 'st': {
+        const a = this.r(i.addr);
+        if (i.space === 'shared') return this.each(active, i.pred, (t) => this.sharedStore(i.mem, a[t]! + i.offset, this.v(i.src, t), t));
+        return this.each(active, i.pred, (t) => void this.globalAccess('store', i.mem, a[t]! + i.offset, this.v(i.src, t)));
+      }
+      case 'atom_add': {
+        const d = this.r(i.dst), a = this.r(i.addr);
+        const round = wrap(i.dst.type);
+        return this.each(active, i.pred, (t) => {
+          const old = this.globalAccess('load', i.mem, a[t]!);
+          this.globalAccess('store', i.mem, a[t]!, round(old + this.v(i.src, t)));
+          d[t] = old;
+        });
+      }
+      case 'bar':
+        this.epoch++;
+        return;
+      case 'trap_unless': {
+        const c = this.r(i.cond);
+        return this.each(active, undefined, (t) => {
+          if (!c[t]) throw new SimulationError(`trap: device assertion failed in thread ${t} of CTA (${this.ctaid.join(', ')})`);
+        });
+      }
+      case 'for': {
+        const lb = this.uniform(i.lb, 'loop lower bound'), ub = this.uniform(i.ub, 'loop upper bound'), step = this.uniform(i.step, 'loop step');
+        const iv = this.r(i.iv);
+        for (let x = lb; x < ub; x += step) {
+          iv.fill(x);
+          this.exec(i.body, active);
+        }
+        return;
+      }
+      case 'if':
+        this.exec(this.uniform(i.cond, 'if condition') ? i.then : i.else, active);
+        return;
+    }
+  }
+
+  private globalAccess(kind: 'load' | 'store', mem: MemType, addr: number, value = 0): number {
+    const ai = Math.round(addr / ADDR_SCALE) - 1;
+    const arg = this.args[ai];
+    const off = addr - (ai + 1) * ADDR_SCALE;
+    if (!arg || arg.kind !== 'buffer') throw new SimulationError(`${kind} at address ${addr} outside every buffer argument`);
+    const bytes = MEM_BYTES[mem];
+    if (MEM_DTYPE[mem] !== arg.dtype && !(mem === 'u64' && arg.dtype === 'i64')) throw new SimulationError(`${kind} of ${mem} from '${arg.name}', a buffer of ${arg.dtype}`);
+    if (off % bytes !== 0) throw new SimulationError(`misaligned ${kind} of ${mem} at byte ${off} of '${arg.name}'`);
+    const idx = off / bytes;
+    if (idx < 0 || idx >= arg.data.length) throw new SimulationError(`${kind} out of bounds: element ${idx} of '${arg.name}' (${arg.data.length} elements)`);
+    if (kind === 'load') return this.readers[ai]!(idx);
+    this.writers[ai]!(idx, value);
+    return value;
+  }
+
+  private checkShared(addr: number, bytes: number): void {
+    if (addr < 0 || addr + bytes > this.p.sharedBytes) throw new SimulationError(`shared memory access of ${bytes} bytes at ${addr} outside the ${this.p.sharedBytes} bytes reserved`);
+    if (addr % bytes !== 0) throw new SimulationError(`misaligned shared memory access of ${bytes} bytes at ${addr}`);
+  }
+
+  private sharedLoad(mem: MemType, addr: number, t: number): number {
+    const bytes = MEM_BYTES[mem];
+    this.checkShared(addr, bytes);
+    for (let w = addr; w < addr + bytes; w++) {
+      if (this.writeEpoch[w] === this.epoch && this.writer[w] !== t)
+        throw new SimulationError(`shared memory race: thread ${t} reads byte ${addr} written by thread ${this.writer[w]} without a barrier between`);
+      if (this.readEpoch[w] !== this.epoch) {
+        this.readEpoch[w] = this.epoch;
+        this.reader[w] = t;
+      } else if (this.reader[w] !== t) this.reader[w] = -1; // several readers
+    }
+    const dv = this.smem;
+    switch (mem) {
+      case 'f32': return dv.getFloat32(addr, true);
+      case 'f64': return dv.getFloat64(addr, true);
+      case 's32': return dv.getInt32(addr, true);
+      case 'u32': return dv.getUint32(addr, true);
+      case 's64': return Number(dv.getBigInt64(addr, true));
+      case 'u64': return Number(dv.getBigUint64(addr, true));
+      case 'pred8': return dv.getUint8(addr) ? 1 : 0;
+      default: throw new SimulationError(`shared load of ${mem} is not simulated`);
+    }
+  }
+
+  private sharedStore(mem: MemType, addr: number, x: number, t: number): void {
+    const bytes = MEM_BYTES[mem];
+    this.checkShared(addr, bytes);
+    for (let w = addr; w < addr + bytes; w++) {
+      if (this.readEpoch[w] === this.epoch && this.reader[w] !== t)
+        throw new SimulationError(`shared memory race: thread ${t} overwrites byte ${addr} that thread ${this.reader[w] === -1 ? '(several)' : this.reader[w]} read without a barrier between`);
+      if (this.writeEpoch[w] === this.epoch && this.writer[w] !== t)
+        throw new SimulationError(`shared memory race: threads ${this.writer[w]} and ${t} write byte ${addr} without a barrier between`);
+      this.writeEpoch[w] = this.epoch;
+      this.writer[w] = t;
+    }
+    const dv = this.smem;
+    switch (mem) {
+      case 'f32': return dv.setFloat32(addr, x, true);
+      case 'f64': return dv.setFloat64(addr, x, true);
+      case 's32': return dv.setInt32(addr, x, true);
+      case 'u32': return dv.setUint32(addr, x, true);
+      case 's64': return dv.setBigInt64(addr, BigInt(Math.trunc(x)), true);
+      case 'u64': return dv.setBigUint64(addr, BigInt(Math.trunc(x)), true);
+      case 'pred8': return dv.setUint8(addr, x ? 1 : 0);
+      default: throw new SimulationError(`shared store of ${mem} is not simulated`);
+    }
+  }
+}
+
+function allThreads(n: number): Uint8Array {
+  return new Uint8Array(n).fill(1);
+}
+
+type RT = Reg['type'];
+function wrap(t: RT): (x: number) => number {
+  switch (t) {
+    case 'f32': return Math.fround;
+    case 's32': return (x) => x | 0;
+    case 'u32': return (x) => x >>> 0;
+    case 'pred': return (x) => (x ? 1 : 0);
+    default: return (x) => x; // f64, and 64-bit integers (exact below 2^53, which addresses stay)
+  }
+}
+
+function binaryOp(fn: string, t: RT): (a: number, b: number) => number {
+  const w = wrap(t);
+  const isF = t === 'f32' || t === 'f64';
+  switch (fn) {
+    case 'add': return (a, b) => w(a + b);
+    case 'sub': return (a, b) => w(a - b);
+    case 'mul': return t === 's32' || t === 'u32' ? (a, b) => w(Math.imul(a, b)) : (a, b) => w(a * b);
+    case 'div': return isF ? (a, b) => w(a / b) : (a, b) => (b === 0 ? 0 : w(Math.trunc(a / b))); // undefined on GPUs; 0 as the interpreter
+    case 'rem': return (a, b) => (b === 0 ? 0 : w(a % b));
+    case 'min': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b));
+    case 'max': return (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b));
+    case 'and': return t === 'pred' ? (a, b) => (a && b ? 1 : 0) : (a, b) => w(Number(BigInt.asIntN(64, BigInt(a) & BigInt(b))));
+    case 'or': return t === 'pred' ? (a, b) => (a || b ? 1 : 0) : (a, b) => w(Number(BigInt.asIntN(64, BigInt(a) | BigInt(b))));
+    case 'xor': return t === 'pred' ? (a, b) => (a !== b ? 1 : 0) : (a, b) => w(Number(BigInt.asIntN(64, BigInt(a) ^ BigInt(b))));
+    case 'shl': return (a, b) => (b >= 32 && (t === 's32' || t === 'u32') ? 0 : w(a * 2 ** b));
+    case 'shr': return t === 'u32' ? (a, b) => (b >= 32 ? 0 : a >>> b) : t === 's32' ? (a, b) => a >> Math.min(b, 31) : (a, b) => Math.floor(a / 2 ** b);
+    default: throw new SimulationError(`unknown binary '${fn}'`);
+  }
+}
+
+function rint(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function unaryOp(fn: string, t: RT): (a: number) => number {
+  const w = wrap(t);
+  switch (fn) {
+    case 'neg': return (a) => w(-a);
+    case 'not': return t === 'pred' ? (a) => (a ? 0 : 1) : (a) => w(~a);
+    case 'abs': return (a) => w(Math.abs(a));
+    case 'floor': return (a) => w(Math.floor(a));
+    case 'rint': return (a) => w(rint(a));
+    case 'sqrt': return (a) => w(Math.sqrt(a));
+    // The approximate instructions are simulated exactly (then rounded): the simulator checks
+    // layouts and data movement, not the hardware's last bits.
+    case 'rsqrt': return (a) => w(1 / Math.sqrt(a));
+    case 'ex2': return (a) => w(2 ** a);
+    case 'lg2': return (a) => w(Math.log2(a));
+    case 'sin': return (a) => w(Math.sin(a));
+    case 'cos': return (a) => w(Math.cos(a));
+    default: throw new SimulationError(`unknown unary '${fn}'`);
+  }
+}
+
+function compare(fn: string, a: number, b: number, isF: boolean): boolean {
+  switch (fn) {
+    case 'lt': return a < b;
+    case 'le': return a <= b;
+    case 'gt': return a > b;
+    case 'ge': return a >= b;
+    case 'eq': return a === b;
+    case 'ne': return isF ? a !== b : a !== b;
+    default: throw new SimulationError(`unknown comparison '${fn}'`);
+  }
+}
+
+function convert(from: RT, to: RT): (x: number) => number {
+  const fF = from === 'f32' || from === 'f64', tF = to === 'f32' || to === 'f64';
+  if (fF && !tF) {
+    const [lo, hi] = to === 's32' ? [-(2 ** 31), 2 ** 31 - 1] : to === 'u32' ? [0, 2 ** 32 - 1] : to === 'u64' ? [0, 2 ** 64] : [-(2 ** 63), 2 ** 63];
+    return (x) => (Number.isNaN(x) ? 0 : Math.min(hi, Math.max(lo, Math.trunc(x))));
+  }
+  if (to === 'f32') return Math.fround;
+  if (tF) return (x) => x;
+  if (to === 's32') return (x) => Number(BigInt.asIntN(32, BigInt(Math.trunc(x))));
+  if (to === 'u32') return (x) => Number(BigInt.asUintN(32, BigInt(Math.trunc(x))));
+  if (to === 'u64' && from === 's32') return (x) => x; // sign-extended, as the renderer's cvt.s64.s32
+  return (x) => x;
+}

@@ -7,6 +7,7 @@ import { matmul } from '../kernels/matmul.js';
 import { toHost, fromHost, type DType } from '../index.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
+import { testDevices } from './reference/devices.js';
 import { expectClose, F32, type Tolerance } from './reference/compare.js';
 
 /** Inputs rounded to `dtype` as stored, and the same values in float64 for the reference. */
@@ -21,8 +22,9 @@ const outTol: Record<'f32' | 'f16' | 'bf16', Tolerance> = {
 };
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 
-// Every kernel runs on the IR interpreter and through the PTX backend on the thread-level simulator.
-describe.each(['cpu', 'ptx-sim'] as const)('on %s', (device) => {
+// Every kernel runs on the IR interpreter and through the PTX backend on the thread-level simulator;
+// the GPU run sets TILEJIT_TEST_DEVICES=cuda.
+describe.each(testDevices())('on %s', (device) => {
   describe.each(['f32', 'f16', 'bf16'] as const)('sample kernels in %s', (dtype) => {
     it('rowSoftmax matches float64 on ragged rows', () => {
       const r = rng(11);

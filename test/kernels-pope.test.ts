@@ -6,6 +6,7 @@ import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contig
 import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
+import { testDevices } from './reference/devices.js';
 import { expectClose, F32, type Tolerance } from './reference/compare.js';
 
 const golden = loadGolden();
@@ -13,8 +14,9 @@ const f32 = (c: GoldenCase, name: string): Float32Array => Float32Array.from(ten
 const shape4 = (c: GoldenCase, name: string): Shape4 => tensor(c, 'inputs', name).shape as unknown as Shape4;
 const permute0213 = ([a, b, c, d]: Shape4): Shape4 => [a, c, b, d];
 
-// Every kernel runs on the IR interpreter and through the PTX backend on the thread-level simulator.
-describe.each(['cpu', 'ptx-sim'] as const)('on %s', (device) => {
+// Every kernel runs on the IR interpreter and through the PTX backend on the thread-level simulator;
+// the GPU run sets TILEJIT_TEST_DEVICES=cuda.
+describe.each(testDevices())('on %s', (device) => {
   describe('golden cases (PoPE-pytorch, float64) in f32', () => {
     for (const c of golden.filter((g) => g.op === 'apply_pope_to_qk' && !g.params['return_complex'])) {
       it(c.name, () => {

@@ -21,10 +21,10 @@ export function slotType(p: PtxParam): ParamSlotType {
  * Writes each value into its 8-byte slot of `slots` (little-endian, the rest of the slot zeroed):
  * pointers and 64-bit integers as 8 bytes, s32/u32/f32 as 4, f64 as 8, u8/s8/pred as 1. Pure: no FFI.
  */
-export function packParams(types: readonly ParamSlotType[], values: readonly ParamValue[], slots: Uint8Array): void {
+export function packParams(types: readonly ParamSlotType[], values: readonly ParamValue[], slots: Uint8Array | DataView): void {
   if (values.length !== types.length) throw new RangeError(`kernel takes ${types.length} parameters, got ${values.length} values`);
   if (slots.byteLength < types.length * SLOT_BYTES) throw new RangeError(`parameter buffer of ${slots.byteLength} bytes is too small for ${types.length} slots`);
-  const dv = new DataView(slots.buffer, slots.byteOffset, types.length * SLOT_BYTES);
+  const dv = slots instanceof DataView ? slots : new DataView(slots.buffer, slots.byteOffset, slots.byteLength);
   for (let i = 0; i < types.length; i++) {
     const off = i * SLOT_BYTES, v = values[i]!, t = types[i]!;
     dv.setBigUint64(off, 0n, true);
@@ -88,6 +88,7 @@ function toFloat(v: ParamValue, t: string, i: number): number {
 /** One kernel's reusable parameter memory: the slots and the array of their addresses. */
 export class ParamBlock {
   readonly slots: Buffer;
+  private readonly view: DataView;
   /** kernelParams: the address of each slot (null when the kernel has no parameters). */
   readonly pointers: BigUint64Array | null;
 
@@ -98,6 +99,7 @@ export class ParamBlock {
   ) {
     // Buffer.alloc never hands out a slice of the shared pool, so the address is this block's alone.
     this.slots = Buffer.alloc(Math.max(1, types.length) * SLOT_BYTES);
+    this.view = new DataView(this.slots.buffer, this.slots.byteOffset, this.slots.byteLength);
     if (types.length === 0) this.pointers = null;
     else {
       const base = addressOf(this.slots);
@@ -107,7 +109,7 @@ export class ParamBlock {
   }
 
   pack(values: readonly ParamValue[]): void {
-    packParams(this.types, values, this.slots);
+    packParams(this.types, values, this.view);
   }
 }
 

@@ -4,6 +4,7 @@ import type { CompiledKernel } from './compiled.js';
 import type { BoundArg } from './bind.js';
 import { cpuDevice } from './cpu/device.js';
 import { ptxSimDevice } from './ptx-sim/device.js';
+import { cudaDevice, isCudaAvailable } from './cuda/device.js';
 
 export type DeviceName = 'cpu' | 'ptx-sim' | 'cuda' | `cuda:${number}` | 'webgpu';
 
@@ -27,9 +28,11 @@ export function getDevice(name?: DeviceName | Device): Device {
   if (typeof name === 'object') return name;
   if (name === 'cpu') return cpuDevice;
   if (name === 'ptx-sim') return ptxSimDevice;
-  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cpu' or 'ptx-sim'`);
+  if (name === 'cuda' || name.startsWith('cuda:')) return cudaDevice(name);
+  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cuda', 'cuda:N', 'cpu' or 'ptx-sim'`);
 }
 
+/** The best device present: a CUDA GPU, else the CPU interpreter. */
 export function defaultDevice(): Device {
-  return cpuDevice;
+  return isCudaAvailable() ? cudaDevice(0) : cpuDevice;
 }

@@ -25,7 +25,8 @@ export function tilejitSources(options: { root?: string } = {}): MinimalPlugin {
       build.onLoad({ filter: /\.[cm]?tsx?$/ }, async ({ path }) => {
         if (path.includes('node_modules')) return undefined;
         const text = await readFile(path, 'utf8');
-        if (!/\bjit\s*\(\s*function\b|\bjit\s*\(\s*[A-Za-z_$][\w$]*\s*[,)]/.test(text)) return undefined;
+        // Modules that define kernels, and modules of helpers written in the kernel language (they import tl).
+        if (!/\bjit\s*\(\s*function\b|\bjit\s*\(\s*[A-Za-z_$][\w$]*\s*[,)]|\bimport\s*\{[^}]*\btl\b[^}]*\}\s*from/.test(text)) return undefined;
         const file = relative(root, path).split('\\').join('/');
         return { contents: registrationSnippet(file, text) + text, loader: path.endsWith('x') ? 'tsx' : 'ts' };
       });

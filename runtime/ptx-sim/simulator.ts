@@ -3,8 +3,8 @@
 // per-thread arrays, shared memory is real bytes, and a race detector flags a thread reading or
 // overwriting a shared word another thread wrote or read since the last barrier, so missing barriers
 // and wrong layouts show up without a GPU.
-import type { Instr, MemType, Reg, Src, ThreadProgram } from '../../compiler/backends/ptx/thread-ir.js';
-import { MEM_BYTES } from '../../compiler/backends/ptx/thread-ir.js';
+import type { Instr, MemType, Reg, Src, ThreadProgram } from '../../compiler/threads/thread-ir.js';
+import { MEM_BYTES } from '../../compiler/threads/thread-ir.js';
 import { roundF16, roundBF16 } from '../../compiler/ir/semantics.js';
 import type { DType } from '../../compiler/ir/dtype.js';
 import { elementReader, elementWriter, type TypedArray } from '../storage.js';

@@ -1,5 +1,6 @@
 // Loader for the PoPE/RoPE golden fixture (test/fixtures/pope-rope-public.json).
-import { readFileSync } from 'node:fs';
+// Imported (not read from disk) so that bundles of the tests carry it.
+import fixture from '../fixtures/pope-rope-public.json' with { type: 'json' };
 
 export interface GoldenTensor { shape: number[]; dtype: string; data: (number | boolean)[] }
 export interface GoldenCase {
@@ -14,9 +15,7 @@ let cache: GoldenCase[] | undefined;
 
 /** All golden cases, parsed once. */
 export function loadGolden(): GoldenCase[] {
-  cache ??= (JSON.parse(readFileSync(new URL('../fixtures/pope-rope-public.json', import.meta.url), 'utf8')) as {
-    cases: GoldenCase[];
-  }).cases;
+  cache ??= (fixture as unknown as { cases: GoldenCase[] }).cases;
   return cache;
 }
 

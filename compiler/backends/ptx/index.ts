@@ -4,9 +4,9 @@ import type { Module } from '../../ir/ir.js';
 import { assignLayouts } from '../../layouts/assign.js';
 import { printModule } from '../../ir/printer.js';
 import { emitDump, type DumpOption } from '../../pipeline.js';
-import { lowerToThreads } from './lower.js';
+import { lowerToThreads } from '../../threads/lower.js';
 import { renderPtx, ptxName } from './render.js';
-import { printThreadProgram, type ThreadProgram } from './thread-ir.js';
+import { printThreadProgram, type ThreadProgram } from '../../threads/thread-ir.js';
 
 /** How one kernel parameter is passed to cuLaunchKernel (one 8-byte slot each). */
 export type PtxParam =

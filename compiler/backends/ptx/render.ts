@@ -1,7 +1,7 @@
 // Prints a thread program as PTX text: one template per instruction, chosen by opcode and register
 // type. Virtual registers become %p (pred), %r (32-bit integers), %rd (64-bit), %f, %fd, and %h
 // (16-bit temporaries for f16/bf16 conversions).
-import type { Instr, MemType, Reg, RegType, Src, ThreadProgram } from './thread-ir.js';
+import type { Instr, MemType, Reg, RegType, Src, ThreadProgram } from '../../threads/thread-ir.js';
 
 export interface RenderOptions {
   readonly arch: 'sm_80' | 'sm_90' | 'sm_90a';

@@ -1,15 +1,15 @@
-// Lowers the optimized block IR of a kernel to a thread program. Each block value lives in registers
+// Lowers the optimized block IR of a kernel to a thread program (shared by the PTX and WGSL backends). Each block value lives in registers
 // as its layout says; elementwise ops work register by register; ops that move elements between
 // threads (broadcast, transpose, reductions, dot) gather them through shared memory unless the layouts
 // make the move thread-local. Control flow is CTA-uniform (its conditions are scalars).
-import type { Block, Func, Op, Value } from '../../ir/ir.js';
-import type { DType } from '../../ir/dtype.js';
-import { DTYPE_INFO } from '../../ir/dtype.js';
-import { roundTo } from '../../ir/semantics.js';
-import { dtypeOf, isPointer, numel } from '../../ir/types.js';
-import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../../ir/ops.js';
-import { type DistributedLayout, linearize, replicationMask, rowMajorStrides } from '../../layouts/layout.js';
-import { layoutOf } from '../../layouts/assign.js';
+import type { Block, Func, Op, Value } from '../ir/ir.js';
+import type { DType } from '../ir/dtype.js';
+import { DTYPE_INFO } from '../ir/dtype.js';
+import { roundTo } from '../ir/semantics.js';
+import { dtypeOf, isPointer, numel } from '../ir/types.js';
+import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../ir/ops.js';
+import { type DistributedLayout, linearize, replicationMask, rowMajorStrides } from '../layouts/layout.js';
+import { layoutOf } from '../layouts/assign.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
 } from './thread-ir.js';
@@ -19,7 +19,7 @@ interface Lowered {
   readonly regs: readonly Reg[];
 }
 
-export class PtxLoweringError extends Error {}
+export class ThreadLoweringError extends Error {}
 
 export function regTypeOf(d: DType): RegType {
   switch (d) {
@@ -99,12 +99,12 @@ class ThreadLowering {
 
   private get(v: Value): Lowered {
     const l = this.env.get(v);
-    if (!l) throw new PtxLoweringError(`internal: no registers for value %${v.name ?? v.id}`);
+    if (!l) throw new ThreadLoweringError(`internal: no registers for value %${v.name ?? v.id}`);
     return l;
   }
   private fail(op: Op, msg: string): never {
     const at = op.loc ? ` (${op.loc.file}:${op.loc.line}:${op.loc.col})` : '';
-    throw new PtxLoweringError(`PTX backend: ${msg}${at}`);
+    throw new ThreadLoweringError(`GPU lowering: ${msg}${at}`);
   }
 
   private block(b: Block): Reg[][] {
@@ -117,7 +117,7 @@ class ThreadLowering {
 
   private define(v: Value, regs: Reg[]): void {
     const layout = layoutOf(v, this.threads);
-    if (regs.length !== layout.regs) throw new PtxLoweringError(`internal: ${regs.length} registers for a layout of ${layout.regs}`);
+    if (regs.length !== layout.regs) throw new ThreadLoweringError(`internal: ${regs.length} registers for a layout of ${layout.regs}`);
     this.env.set(v, { layout, regs });
   }
 
@@ -173,7 +173,7 @@ class ThreadLowering {
 
   private linear(l: DistributedLayout, f: (t: number, k: number) => number, what: string) {
     const form = linearize(l.threads, l.regs, f);
-    if (!form) throw new PtxLoweringError(`internal: ${what} is not a linear function of the thread id (layout ${l.name})`);
+    if (!form) throw new ThreadLoweringError(`internal: ${what} is not a linear function of the thread id (layout ${l.name})`);
     return form;
   }
 
@@ -465,7 +465,7 @@ class ThreadLowering {
       let pred = mask?.[i];
       if (owner) pred = pred ? this.tb.binary('and', pred, owner) : owner;
       if (atomic) {
-        if (d !== 'f32' && d !== 'i32' && d !== 'u32' && d !== 'f64' && d !== 'i64') this.fail(op, `atomicAdd on ${d} is not supported by the PTX backend`);
+        if (d !== 'f32' && d !== 'i32' && d !== 'u32' && d !== 'f64' && d !== 'i64') this.fail(op, `atomicAdd on ${d} is not supported by the GPU backends`);
         const dst = this.tb.reg(regTypeOf(d));
         this.tb.emit({ op: 'mov', dst, src: imm(0, dst.type) });
         this.tb.emit({ op: 'atom_add', mem, dst, addr: p, src: val[i]!, pred });

@@ -1,4 +1,4 @@
-// The thread program: what one GPU thread executes, as a list of scalar instructions on typed virtual
+// The thread program, shared by the GPU backends: what one GPU thread executes, as a list of scalar instructions on typed virtual
 // registers with structured (CTA-uniform) loops and branches. Block IR is lowered into it using the
 // layouts; the PTX renderer prints it and the CPU simulator runs it with every thread of a CTA explicit.
 

@@ -1,0 +1,51 @@
+// `npm run test:gpu`: on a CUDA machine, runs the CUDA runtime checks, every sample-kernel test with
+// TILEJIT_TEST_DEVICES=cuda (the same test files vitest runs, through a small vitest shim when bundled),
+// and times each sample kernel with CUDA events. Prints a summary and writes gpu-report.json to $OUT
+// (or the working directory).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+process.env['TILEJIT_TEST_DEVICES'] ??= 'cuda';
+// The bundle aliases 'vitest' to ./vitest-shim.ts, which has the runner.
+const { runRegistered } = (await import('vitest')) as unknown as typeof import('./vitest-shim.js');
+const { runCudaRuntimeChecks } = await import('./cuda-runtime.gpu.js');
+const { cudaDevice, timeLaunches, liveAllocations, isCudaAvailable } = await import('../../runtime/cuda/index.js');
+const { driverVersion } = await import('../../runtime/cuda/driver.js');
+await import('../vector-add.test.js');
+await import('../kernels-basic.test.js');
+await import('../kernels-pope.test.js');
+const { timeSampleKernels } = await import('./timings.js');
+
+const report: Record<string, unknown> = { date: new Date().toISOString(), devices: process.env['TILEJIT_TEST_DEVICES'] };
+const cuda = isCudaAvailable();
+const runtimeChecks: { name: string; ok: boolean; detail?: string }[] = [];
+if (cuda) {
+  const props = cudaDevice(0).properties;
+  report['gpu'] = props.name;
+  report['driverVersion'] = driverVersion();
+  report['computeCapability'] = `${props.major}.${props.minor}`;
+  console.log(`GPU: ${props.name} (sm_${props.major}${props.minor}), driver API ${driverVersion()}`);
+  await runCudaRuntimeChecks((name, ok, detail) => {
+    runtimeChecks.push({ name, ok, detail });
+    console.log(`${ok ? 'PASS' : 'FAIL'} runtime: ${name}${detail ? ` (${detail})` : ''}`);
+  });
+} else console.log('no CUDA driver: skipping the runtime checks and timings');
+report['runtimeChecks'] = runtimeChecks;
+
+const results = await runRegistered(undefined, (r) => console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.name} [${r.ms.toFixed(0)} ms]${r.error ? `\n     ${r.error}` : ''}`));
+report['kernelTests'] = results;
+
+if (cuda && process.env['TILEJIT_SKIP_TIMINGS'] !== '1') {
+  const timings = timeSampleKernels(cudaDevice(0), timeLaunches);
+  for (const t of timings) console.log(`time ${t.kernel.padEnd(20)} ${t.shape.padEnd(30)} ${t.medianMs.toFixed(4)} ms  ${t.throughput}`);
+  report['timings'] = timings;
+  report['liveAllocationsAtEnd'] = liveAllocations();
+}
+
+const passed = results.filter((r) => r.ok).length + runtimeChecks.filter((r) => r.ok).length;
+const total = results.length + runtimeChecks.length;
+console.log(`\n${passed}/${total} passed (${results.length} kernel tests, ${runtimeChecks.length} runtime checks)`);
+const out = join(process.env['OUT'] ?? '.', 'gpu-report.json');
+writeFileSync(out, JSON.stringify(report, null, 2));
+console.log(`report: ${out}`);
+process.exit(passed === total ? 0 : 1);

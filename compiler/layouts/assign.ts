@@ -1,22 +1,39 @@
-// Layout assignment. Today every value gets the default blocked layout of its shape (vectors of
-// 16 bytes of f32 along the last axis, lanes along it, warps along the first axis); values of one
-// shape therefore share a layout, elementwise ops never convert, and the ops that move elements
-// between threads decide locally whether they need shared memory. The layout is recorded in each
-// value's `layout` slot.
-import type { Func, Value } from '../ir/ir.js';
-import { walkOps } from '../ir/ir.js';
+// Layout assignment. Values that must share registers element by element (the operands and result of
+// an elementwise op, a loop's init / carried value / yield / result, an if's yields and results, a
+// dot's accumulator and result) form one group with one layout. A group holding the result of a
+// tensor-core dot (f16/bf16 operands, shapes multiple of 16×8×16) takes the mma accumulator layout,
+// so the accumulator stays in registers across loop iterations; every other group takes the default
+// blocked layout of its shape (16-byte vectors of f32 along the last axis, lanes along it, warps along
+// the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
+// the lowering finds cheapest. The layout is recorded in each value's `layout` slot.
+import type { Block, Func, Op, Value } from '../ir/ir.js';
+import { opcodeInfo } from '../ir/ops.js';
+import { dtypeOf, sameShape } from '../ir/types.js';
 import { blockedLayout, defaultBlockedParams, type DistributedLayout } from './layout.js';
+import { mmaAccumulatorLayout, mmaEligible, mmaTiling } from './mma.js';
 
 const cache = new Map<string, DistributedLayout>();
+function memo(key: string, make: () => DistributedLayout): DistributedLayout {
+  let l = cache.get(key);
+  if (!l) cache.set(key, (l = make()));
+  return l;
+}
 
 export function defaultLayout(shape: readonly number[], threads: number): DistributedLayout {
-  const key = `${shape.join('x')}@${threads}`;
-  let l = cache.get(key);
-  if (!l) {
-    l = blockedLayout(shape, defaultBlockedParams(shape, threads / 32, 4));
-    cache.set(key, l);
-  }
-  return l;
+  return memo(`blocked:${shape.join('x')}@${threads}`, () => blockedLayout(shape, defaultBlockedParams(shape, threads / 32, 4)));
+}
+
+/** Whether this dot runs on tensor cores (mma.sync m16n8k16). */
+export function usesTensorCores(op: Op): boolean {
+  const [a, b] = op.operands as [Value, Value];
+  const d = dtypeOf(a.type);
+  return (d === 'f16' || d === 'bf16') && dtypeOf(op.result.type) === 'f32' && mmaEligible(a.type.shape[0]!, b.type.shape[1]!, a.type.shape[1]!);
+}
+
+export function mmaLayoutFor(op: Op, numWarps: number): DistributedLayout {
+  const [a, b] = op.operands as [Value, Value];
+  const [M, K] = a.type.shape as [number, number], N = b.type.shape[1]!;
+  return memo(`mma:${M}x${N}@${numWarps}`, () => mmaAccumulatorLayout(mmaTiling(M, N, K, numWarps)));
 }
 
 /** The layout of `v` for a CTA of `threads` threads (assigning the default if none is set). */
@@ -30,9 +47,48 @@ export function layoutOf(v: Value, threads: number): DistributedLayout {
 
 export function assignLayouts(kernel: Func, numWarps: number): void {
   const threads = 32 * numWarps;
-  for (const p of kernel.params) layoutOf(p.value, threads);
-  walkOps(kernel.body, (op) => {
-    for (const r of op.results) layoutOf(r, threads);
-    for (const region of op.regions) for (const a of region.args) layoutOf(a, threads);
-  });
+  const parent = new Map<Value, Value>();
+  const find = (v: Value): Value => {
+    let r = v;
+    while (parent.get(r) !== undefined && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(v, r);
+    return r;
+  };
+  const union = (a: Value, b: Value): void => {
+    if (!sameShape(a.type.shape, b.type.shape) || a.type.shape.length === 0) return;
+    const ra = find(a), rb = find(b);
+    if (ra !== rb) parent.set(ra, rb);
+  };
+  const all: Value[] = kernel.params.map((p) => p.value);
+  const dots: Op[] = [];
+  const visit = (b: Block): void => {
+    all.push(...b.args);
+    for (const op of b.ops) {
+      all.push(...op.results);
+      op.regions.forEach(visit);
+      const fam = opcodeInfo(op.opcode).family;
+      const anchor = op.results[0] ?? op.operands[0];
+      if (anchor && (fam === 'unary' || fam === 'binary' || fam === 'cmp' || fam === 'cast' || fam === 'select' || fam === 'memory'))
+        for (const v of op.operands) union(anchor, v);
+      if (op.opcode === 'dot') {
+        union(op.result, op.operands[2]!);
+        if (usesTensorCores(op)) dots.push(op);
+      }
+      if (op.opcode === 'for') {
+        const body = op.regions[0]!;
+        const yields = body.ops.at(-1)!.operands;
+        op.results.forEach((r, i) => {
+          union(r, op.operands[3 + i]!);
+          union(r, body.args[1 + i]!);
+          union(r, yields[i]!);
+        });
+      }
+      if (op.opcode === 'if')
+        op.results.forEach((r, i) => op.regions.forEach((reg) => union(r, reg.ops.at(-1)!.operands[i]!)));
+    }
+  };
+  visit(kernel.body);
+  const groupLayout = new Map<Value, DistributedLayout>();
+  for (const d of dots) groupLayout.set(find(d.result), mmaLayoutFor(d, numWarps));
+  for (const v of all) v.layout = groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads);
 }

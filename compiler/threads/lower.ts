@@ -9,7 +9,8 @@ import { roundTo } from '../ir/semantics.js';
 import { dtypeOf, isPointer, numel } from '../ir/types.js';
 import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../ir/ops.js';
 import { type DistributedLayout, linearize, replicationMask, rowMajorStrides } from '../layouts/layout.js';
-import { layoutOf } from '../layouts/assign.js';
+import { layoutOf, usesTensorCores } from '../layouts/assign.js';
+import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
 } from './thread-ir.js';
@@ -522,7 +523,48 @@ class ThreadLowering {
     this.define(op.result, out);
   }
 
+  /** dot on tensor cores: operands gathered into their mma fragment layouts, packed in pairs, one mma per 16×8×16 step. */
+  private dotMma(op: Op): void {
+    const [aV, bV, cV] = op.operands as [Value, Value, Value];
+    const [M, K] = aV.type.shape as [number, number];
+    const N = bV.type.shape[1]!;
+    const half = dtypeOf(aV.type) as 'f16' | 'bf16';
+    const m = mmaTiling(M, N, K, this.threads / 32);
+    const dl = layoutOf(op.result, this.threads);
+    this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (mma.sync.m16n8k16.${half}, warps ${m.wm}x${m.wn})` });
+    const a = this.gather(this.get(aV), mmaOperandALayout(m), (e) => e, 'dot operand A');
+    const b = this.gather(this.get(bV), mmaOperandBLayout(m), (e) => e, 'dot operand B');
+    const acc = this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
+    const pack = (lo: Reg, hi: Reg): Reg => {
+      const dst = this.tb.reg('u32');
+      this.tb.emit({ op: 'pack_half2', to: half, dst, lo, hi });
+      return dst;
+    };
+    const aFrag = (tm: number, ks: number): Reg[] => {
+      const base = (tm * m.kSteps + ks) * 8;
+      return [0, 2, 4, 6].map((i) => pack(a[base + i]!, a[base + i + 1]!));
+    };
+    const bFrag = (tn: number, ks: number): Reg[] => {
+      const base = (tn * m.kSteps + ks) * 4;
+      return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
+    };
+    const out: Reg[] = [];
+    for (let tm = 0; tm < m.tilesM; tm++)
+      for (let tn = 0; tn < m.tilesN; tn++) {
+        const tile = tm * m.tilesN + tn;
+        let c = acc.slice(tile * 4, tile * 4 + 4);
+        for (let ks = 0; ks < m.kSteps; ks++) {
+          const d = [0, 1, 2, 3].map(() => this.tb.reg('f32'));
+          this.tb.emit({ op: 'mma', type: half, d, a: aFrag(tm, ks), b: bFrag(tn, ks), c });
+          c = d;
+        }
+        out.push(...c);
+      }
+    this.define(op.result, out);
+  }
+
   private dot(op: Op): void {
+    if (usesTensorCores(op) && (layoutOf(op.result, this.threads).name.startsWith('mma'))) return this.dotMma(op);
     const [aV, bV, cV] = op.operands as [Value, Value, Value];
     const [M, K] = aV.type.shape as [number, number];
     const N = bV.type.shape[1]!;

@@ -37,6 +37,13 @@ export type Instr =
   | { readonly op: 'selp'; readonly dst: Reg; readonly a: Src; readonly b: Src; readonly cond: Reg }
   | { readonly op: 'cvt'; readonly dst: Reg; readonly src: Src }
   | { readonly op: 'narrow'; readonly to: Narrow; readonly dst: Reg; readonly src: Reg }
+  /** Two f32 registers (holding f16/bf16 values) packed into one 32-bit register, `lo` in the low half. */
+  | { readonly op: 'pack_half2'; readonly to: 'f16' | 'bf16'; readonly dst: Reg; readonly lo: Reg; readonly hi: Reg }
+  /**
+   * One warp-wide mma.sync.m16n8k16 with f32 accumulation: d = a·b + c, where a (4 packed registers),
+   * b (2) and c, d (4 f32 each) are this lane's fragments in the layouts of compiler/layouts/mma.ts.
+   */
+  | { readonly op: 'mma'; readonly type: 'f16' | 'bf16'; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly b: readonly Reg[]; readonly c: readonly Reg[] }
   | { readonly op: 'ld'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   | { readonly op: 'st'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly src: Src; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
@@ -148,7 +155,7 @@ export function printThreadProgram(p: ThreadProgram): string {
           break;
         default: {
           const { op, ...rest } = i;
-          const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'object' && v !== null && 'kind' in v ? s(v as Src) : String(v)}`);
+          const fields = Object.entries(rest).map(([k, v]) => `${k}=${Array.isArray(v) ? `{${v.map((x) => s(x as Src)).join(',')}}` : typeof v === 'object' && v !== null && 'kind' in v ? s(v as Src) : String(v)}`);
           lines.push(`${ind}${op} ${fields.join(' ')}`);
         }
       }

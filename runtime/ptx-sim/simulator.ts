@@ -7,7 +7,7 @@ import type { Instr, MemType, Reg, Src, ThreadProgram } from '../../compiler/thr
 import { MEM_BYTES } from '../../compiler/threads/thread-ir.js';
 import { roundF16, roundBF16 } from '../../compiler/ir/semantics.js';
 import type { DType } from '../../compiler/ir/dtype.js';
-import { elementReader, elementWriter, type TypedArray } from '../storage.js';
+import { elementReader, elementWriter, f16BitsToNumber, bf16BitsToNumber, numberToF16Bits, numberToBF16Bits, type TypedArray } from '../storage.js';
 
 export type SimArg =
   | { readonly kind: 'buffer'; readonly name: string; readonly dtype: DType; readonly data: TypedArray }
@@ -146,6 +146,12 @@ class CtaSimulator {
         const f = i.to === 'f16' ? roundF16 : i.to === 'bf16' ? (x: number) => Math.fround(roundBF16(x)) : i.to === 's8' ? (x: number) => (x << 24) >> 24 : (x: number) => x & 255;
         return this.each(active, undefined, (t) => (d[t] = f(s[t]!)));
       }
+      case 'pack_half2': {
+        const d = this.r(i.dst), lo = this.r(i.lo), hi = this.r(i.hi);
+        const bits = i.to === 'f16' ? numberToF16Bits : numberToBF16Bits;
+        return this.each(active, undefined, (t) => (d[t] = (bits(lo[t]!) | (bits(hi[t]!) << 16)) >>> 0));
+      }
+      case 'mma': return this.mma(i, active);
       case 'ld': {
         const d = this.r(i.dst), a = this.r(i.addr);
         if (i.space === 'shared') return this.each(active, i.pred, (t) => (d[t] = this.sharedLoad(i.mem, a[t]! + i.offset, t)));
@@ -186,6 +192,39 @@ class CtaSimulator {
       case 'if':
         this.exec(this.uniform(i.cond, 'if condition') ? i.then : i.else, active);
         return;
+    }
+  }
+
+  /** mma.sync.m16n8k16 for each warp: fragments gathered from the 32 lanes as the PTX ISA lays them out. */
+  private mma(i: Extract<Instr, { op: 'mma' }>, active: Uint8Array): void {
+    const half = i.type === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
+    const [a, b, c] = [i.a.map((r) => this.r(r)), i.b.map((r) => this.r(r)), i.c.map((r) => this.r(r))];
+    const d = i.d.map((r) => this.r(r));
+    for (let w = 0; w < this.T / 32; w++) {
+      for (let l = 0; l < 32; l++) if (!active[w * 32 + l]) throw new SimulationError('mma.sync with inactive lanes');
+      const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
+      for (let l = 0; l < 32; l++) {
+        const t = w * 32 + l, g = l >> 2, q = l & 3;
+        for (let e = 0; e < 8; e++) {
+          const bits = a[e >> 1]![t]!;
+          const x = half(e & 1 ? bits >>> 16 : bits & 0xffff);
+          A[(g + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * q + (e & 1) + (e >= 4 ? 8 : 0)] = x;
+        }
+        for (let e = 0; e < 4; e++) {
+          const bits = b[e >> 1]![t]!;
+          B[(2 * q + (e & 1) + (e >= 2 ? 8 : 0)) * 8 + g] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
+        }
+        for (let e = 0; e < 4; e++) C[(g + (e >= 2 ? 8 : 0)) * 8 + 2 * q + (e & 1)] = c[e]![t]!;
+      }
+      for (let l = 0; l < 32; l++) {
+        const t = w * 32 + l, g = l >> 2, q = l & 3;
+        for (let e = 0; e < 4; e++) {
+          const row = g + (e >= 2 ? 8 : 0), col = 2 * q + (e & 1);
+          let s = C[row * 8 + col]!;
+          for (let k = 0; k < 16; k++) s += A[row * 16 + k]! * B[k * 8 + col]!;
+          d[e]![t] = Math.fround(s);
+        }
+      }
     }
   }
 

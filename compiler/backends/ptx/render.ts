@@ -142,6 +142,13 @@ class PtxRenderer {
         }
         return L(`and.b32 ${d}, ${s}, 255;`);
       }
+      case 'pack_half2':
+        // cvt.rn.{f16,bf16}x2.f32 puts its first source in the high half.
+        return L(`cvt.rn.${i.to}x2.f32 ${this.reg(i.dst)}, ${this.reg(i.hi)}, ${this.reg(i.lo)};`);
+      case 'mma': {
+        const regs = (rs: readonly Reg[]): string => `{${rs.map((r) => this.reg(r)).join(', ')}}`;
+        return L(`mma.sync.aligned.m16n8k16.row.col.f32.${i.type}.${i.type}.f32 ${regs(i.d)}, ${regs(i.a)}, ${regs(i.b)}, ${regs(i.c)};`);
+      }
       case 'ld': return this.load(i.space, i.mem, i.dst, this.address(i.addr, i.offset), i.pred, ind);
       case 'st': return this.store(i.space, i.mem, i.src, this.address(i.addr, i.offset), i.pred, ind);
       case 'atom_add': {

@@ -1,5 +1,6 @@
 // One test per construct of the kernel language, each checked against an independent plain-JS
 // computation on random inputs whose sizes are not multiples of the block (so masks matter).
+import { testDevices } from './reference/devices.js';
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -458,486 +459,491 @@ afterEach(() => {
 });
 
 // ---------------------------------------------------------------- tests
-describe('program index space', () => {
-  it('programId and numPrograms on 2-D and 3-D grids', () => {
-    for (const grid of [[5, 3], [4, 3, 2]] as const) {
-      const g: readonly number[] = grid;
-      const [gx, gy, gz] = [g[0]!, g[1]!, g[2] ?? 1];
-      const out = new Int32Array(gx * gy * gz * 6).fill(-1);
-      pid2d.launch({ grid, device: cpu }, out);
-      for (let z = 0; z < gz; z++)
-        for (let y = 0; y < gy; y++)
-          for (let x = 0; x < gx; x++) {
-            const b = ((z * gy + y) * gx + x) * 6;
-            expect(Array.from(out.subarray(b, b + 6))).toEqual([x, y, z, gx, gy, gz]);
-          }
-    }
-  });
-
-  it('arange, zeros and full (with a constexpr fill value)', () => {
-    const n = 77, B = 32;
-    const a = new Int32Array(n), z = new Int32Array(n), f = new Float32Array(n);
-    creation.launch({ grid: (meta) => cdiv(n, meta['BLOCK'] as number), device: cpu }, a, z, f, n, B, 2.25);
-    for (let i = 0; i < n; i++) {
-      expect(a[i]).toBe((i % B) + 3);
-      expect(z[i]).toBe(1);
-      expect(f[i]).toBe(2.25);
-    }
-  });
-});
-
-describe('memory', () => {
-  it('pointer arithmetic: ptr - offsets and offsets + ptr', () => {
-    const n = 53, B = 16;
-    const x = randF32(n);
-    const rev = new Float32Array(n), strided = new Float32Array(n).fill(99);
-    ptrArith.launch({ grid: cdiv(n, B), device: cpu }, x, rev, strided, n, B);
-    for (let i = 0; i < n; i++) expect(rev[i]).toBe(x[n - 1 - i]);
-    for (let i = 0; i < n; i++) expect(strided[i]).toBe(2 * i < n ? x[2 * i] : 99);
-  });
-
-  it('load with mask and other fills masked-off lanes', () => {
-    const n = 45, B = 16;
-    const x = randF32(n);
-    const out = new Float32Array(cdiv(n, B) * B);
-    loadOther.launch({ grid: cdiv(n, B), device: cpu }, x, out, n, B);
-    for (let i = 0; i < out.length; i++) expect(out[i]).toBe(i < n ? x[i] : -7.5);
-  });
-
-  it('store with a mask writes only the selected lanes', () => {
-    const n = 70, B = 32;
-    const x = randF32(n);
-    const out = new Float32Array(n).fill(-1);
-    storeMask.launch({ grid: cdiv(n, B), device: cpu }, x, out, n, B);
-    for (let i = 0; i < n; i++) expect(out[i]).toBe(i % 3 === 0 ? f32(x[i]! * 2) : -1);
-  });
-});
-
-describe('broadcasting', () => {
-  it('col/row/expandDims: outer sum, product and difference into a 2-D tile', () => {
-    const M = 21, N = 13, BM = 16, BN = 8;
-    const x = randF32(M), y = randF32(N);
-    const s = new Float32Array(M * N), p = new Float32Array(M * N), e = new Float32Array(M * N);
-    outer.launch({ grid: [cdiv(M, BM), cdiv(N, BN)], device: cpu }, x, y, s, p, e, M, N, BM, BN);
-    for (let i = 0; i < M; i++)
-      for (let j = 0; j < N; j++) {
-        expect(s[i * N + j]).toBe(f32(x[i]! + y[j]!));
-        expect(p[i * N + j]).toBe(f32(x[i]! * y[j]!));
-        expect(e[i * N + j]).toBe(f32(x[i]! - y[j]!));
+// The language on the IR interpreter and through the PTX backend on the thread-level simulator.
+describe.each(testDevices())('on %s', (device) => {
+  describe('program index space', () => {
+    it('programId and numPrograms on 2-D and 3-D grids', () => {
+      for (const grid of [[5, 3], [4, 3, 2]] as const) {
+        const g: readonly number[] = grid;
+        const [gx, gy, gz] = [g[0]!, g[1]!, g[2] ?? 1];
+        const out = new Int32Array(gx * gy * gz * 6).fill(-1);
+        pid2d.launch({ grid, device }, out);
+        for (let z = 0; z < gz; z++)
+          for (let y = 0; y < gy; y++)
+            for (let x = 0; x < gx; x++) {
+              const b = ((z * gy + y) * gx + x) * 6;
+              expect(Array.from(out.subarray(b, b + 6))).toEqual([x, y, z, gx, gy, gz]);
+            }
       }
-  });
-});
-
-describe('arithmetic', () => {
-  it('+ - * / % and negation on f32', () => {
-    const n = 100, B = 32;
-    const x = randF32(n, -10, 10), y = randF32(n, 0.5, 3);
-    for (let i = 0; i < n; i += 2) y[i] = -y[i]!;
-    const out = new Float32Array(6 * n);
-    floatArith.launch({ grid: cdiv(n, B), device: cpu }, x, y, out, n, B);
-    for (let i = 0; i < n; i++) {
-      const a = x[i]!, b = y[i]!;
-      expect(out[i]).toBe(f32(a + b));
-      expect(out[n + i]).toBe(f32(a - b));
-      expect(out[2 * n + i]).toBe(f32(a * b));
-      expect(out[3 * n + i]).toBe(f32(a / b));
-      expect(out[4 * n + i]).toBe(f32(a % b)); // JS/C fmod: sign of the dividend
-      expect(out[5 * n + i]).toBe(f32(-a + 0.5));
-    }
-  });
-
-  it('+ - * % idiv and / on i32 (wrapping, C remainder, true division to f32)', () => {
-    const n = 90, B = 32;
-    const x = randI32(n, -1000, 1000), y = randI32(n, -50, 50);
-    for (let i = 0; i < n; i++) if (y[i] === 0) y[i] = 7;
-    x[0] = 2147483647; y[0] = 1; // + overflows
-    x[1] = -2147483648; y[1] = 3; // - overflows
-    x[2] = 65536; y[2] = 65536; // * overflows
-    const out = new Int32Array(5 * n), div = new Float32Array(n);
-    intArith.launch({ grid: cdiv(n, B), device: cpu }, x, y, out, div, n, B);
-    for (let i = 0; i < n; i++) {
-      const a = x[i]!, b = y[i]!;
-      expect(out[i]).toBe((a + b) | 0);
-      expect(out[n + i]).toBe((a - b) | 0);
-      expect(out[2 * n + i]).toBe(Math.imul(a, b));
-      expect(out[3 * n + i]).toBe((a % b) | 0);
-      expect(out[4 * n + i]).toBe(Math.trunc(a / b) | 0);
-      expect(div[i]).toBe(f32(f32(a) / f32(b)));
-    }
-  });
-
-  it('integer type promotion: i32 with f32 gives f32', () => {
-    const n = 37, B = 16;
-    const i = randI32(n, -100000, 100000), f = randF32(n, -3, 3);
-    i[0] = 16777217; f[0] = 0.5; // 16777217 is not an f32: computed in f32 the sum is 16777216
-    i[1] = 2147483647; // i + 1 wraps in i32
-    const out = new Float64Array(3 * n);
-    promote.launch({ grid: cdiv(n, B), device: cpu }, i, f, out, n, B);
-    for (let k = 0; k < n; k++) {
-      expect(out[k]).toBe(f32(f32(i[k]!) + f[k]!));
-      expect(out[n + k]).toBe(f32(f32(i[k]!) * 0.5));
-      expect(out[2 * n + k]).toBe((i[k]! + 1) | 0);
-    }
-    expect(out[0]).toBe(16777216);
-    expect(out[2 * n + 1]).toBe(-2147483648);
-  });
-
-  it('u32: wrapping, logical shifts, unsigned comparisons, i32 with u32 gives u32', () => {
-    const n = 41, B = 16;
-    const a = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
-    const b = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
-    const i = randI32(n, -5, 5);
-    a[0] = 1; b[0] = 2; // 1 - 2 wraps to 2^32 - 1
-    a[1] = 3000000000; b[1] = 1; // > 2^31: still greater than 1 unsigned
-    const out = new Float64Array(6 * n);
-    u32ops.launch({ grid: cdiv(n, B), device: cpu }, a, b, i, out, n, B);
-    for (let k = 0; k < n; k++) {
-      const x = a[k]!, y = b[k]!, s = i[k]!;
-      expect(out[k], `a-b ${k}`).toBe((x - y) >>> 0);
-      expect(out[n + k], `a*b ${k}`).toBe(Math.imul(x, y) >>> 0);
-      expect(out[2 * n + k], `a>>3 ${k}`).toBe(x >>> 3);
-      expect(out[3 * n + k], `a>b ${k}`).toBe(x > y ? 1 : 0);
-      expect(out[4 * n + k], `i+a ${k}`).toBe((s + x) >>> 0);
-      expect(out[5 * n + k], `i<a ${k}`).toBe((s >>> 0) < x ? 1 : 0);
-    }
-    expect(out[0]).toBe(4294967295);
-    expect(out[3 * n + 1]).toBe(1);
-  });
-
-  it('comparisons and && || ! on masks', () => {
-    const n = 60, B = 16;
-    const x = randF32(n), y = randF32(n);
-    for (let i = 0; i < n; i += 5) y[i] = x[i]!; // some equal pairs
-    const out = new Uint8Array(9 * n).fill(7);
-    compare.launch({ grid: cdiv(n, B), device: cpu }, x, y, out, n, B);
-    for (let i = 0; i < n; i++) {
-      const a = x[i]!, b = y[i]!;
-      const want = [a < b, a <= b, a > b, a >= b, a === b, a !== b, a > 0 && b > 0, a > 0 || b > 0, !(a > b)];
-      want.forEach((w, k) => expect(out[k * n + i], `op ${k} element ${i}`).toBe(w ? 1 : 0));
-    }
-  });
-
-  it('bitwise & | ^ << >> ~ on i32', () => {
-    const n = 50, B = 16;
-    const x = Int32Array.from({ length: n }, () => (rand() * 2 ** 32) | 0);
-    const y = Int32Array.from({ length: n }, () => (rand() * 2 ** 32) | 0);
-    const s = randI32(n, 0, 32);
-    const out = new Int32Array(6 * n);
-    bitwise.launch({ grid: cdiv(n, B), device: cpu }, x, y, s, out, n, B);
-    for (let i = 0; i < n; i++) {
-      const a = x[i]!, b = y[i]!, sh = s[i]!;
-      expect(out[i]).toBe(a & b);
-      expect(out[n + i]).toBe(a | b);
-      expect(out[2 * n + i]).toBe(a ^ b);
-      expect(out[3 * n + i]).toBe(a << sh);
-      expect(out[4 * n + i]).toBe(a >> sh);
-      expect(out[5 * n + i]).toBe(~a);
-    }
-  });
-
-  it('where and a runtime ternary', () => {
-    const n = 33, B = 16;
-    const x = randF32(n), y = randF32(n);
-    const w = new Float32Array(n), t = new Float32Array(n);
-    selects.launch({ grid: cdiv(n, B), device: cpu }, x, y, w, t, n, B);
-    for (let i = 0; i < n; i++) {
-      expect(w[i]).toBe(x[i]! > y[i]! ? x[i]! : f32(y[i]! * 2));
-      expect(t[i]).toBe(x[i]! < 0 ? -x[i]! : 0);
-    }
-  });
-});
-
-describe('math functions', () => {
-  it('exp exp2 log log2 sqrt rsqrt sin cos sigmoid softplus abs floor minimum maximum on f32', () => {
-    const n = 75, B = 32;
-    const x = randF32(n, -20, 20), p = randF32(n, 0.01, 50);
-    x[0] = -3.5; x[1] = 3; x[2] = -0.25;
-    const out = new Float32Array(14 * n);
-    mathFns.launch({ grid: cdiv(n, B), device: cpu }, x, p, out, n, B);
-    const sig = (v: number): number => 1 / (1 + Math.exp(-v));
-    const sp = (v: number): number => Math.log(1 + Math.exp(v));
-    const fns: ((a: number, q: number) => number)[] = [
-      (a) => Math.exp(a), (a) => Math.pow(2, a), (_, q) => Math.log(q), (_, q) => Math.log2(q), (_, q) => Math.sqrt(q),
-      (_, q) => 1 / Math.sqrt(q), (a) => Math.sin(a), (a) => Math.cos(a), sig, sp, (a) => Math.abs(a), (a) => Math.floor(a),
-      (a, q) => Math.min(a, q), (a, q) => Math.max(a, q),
-    ];
-    fns.forEach((f, k) => {
-      const want = Array.from({ length: n }, (_, i) => f(x[i]!, p[i]!));
-      expectClose(out.subarray(k * n, (k + 1) * n), want, 2e-6, 1e-7);
     });
-    expect(out[11 * n]).toBe(-4); // floor(-3.5)
-    expect(out[10 * n]).toBe(3.5);
-  });
 
-  it('softplus and sigmoid in f16 stay finite and correct for large |x|', () => {
-    const vals = [-60000, -1000, -20, -3, -0.5, 0, 0.5, 3, 11, 20, 100, 1000, 30000, 65504];
-    const n = vals.length, B = 8;
-    const xb = toHost('f16', vals) as Uint16Array;
-    const out = new Uint16Array(2 * n);
-    halfMath.launch({ grid: cdiv(n, B), device: cpu }, { dtype: 'f16', data: xb }, { dtype: 'f16', data: out }, n, B);
-    for (let i = 0; i < n; i++) {
-      const v = f16ToNumber(xb[i]!);
-      const sp = f16ToNumber(out[i]!), sg = f16ToNumber(out[n + i]!);
-      expect(Number.isFinite(sp), `softplus(${v}) = ${sp}`).toBe(true);
-      const wantSp = v > 30 ? v : Math.log1p(Math.exp(v));
-      expect(Math.abs(sp - wantSp) <= 1e-3 * Math.max(1, Math.abs(wantSp)), `softplus(${v}) = ${sp}, want ${wantSp}`).toBe(true);
-      const wantSg = 1 / (1 + Math.exp(-v));
-      expect(Number.isNaN(sg), `sigmoid(${v})`).toBe(false);
-      expect(Math.abs(sg - wantSg) <= 1e-3, `sigmoid(${v}) = ${sg}, want ${wantSg}`).toBe(true);
-    }
-  });
-});
-
-describe('casts', () => {
-  function runCast(from: DTypeName, data: TypedArray, to: DTypeName): number[] {
-    const n = data.length;
-    const out = allocateHost(to, n);
-    castTo.launch({ grid: cdiv(n, 8), device: cpu }, { dtype: from, data }, { dtype: to, data: out }, n, to, 8);
-    return nums(out);
-  }
-  const hex = (a: ArrayLike<number>): string[] => Array.from(a, (v) => '0x' + v.toString(16).padStart(4, '0'));
-
-  it('f32 -> f16 rounds to nearest even (exact bits)', () => {
-    const src = Float32Array.of(
-      1 + 2 ** -11, // tie: down to 1.0
-      1 + 3 * 2 ** -11, // tie: up to 1 + 2^-9 (even mantissa)
-      1 + 2 ** -11 + 2 ** -20, // above the tie: up
-      -(1 + 2 ** -11), // negative tie
-      65519, // below the overflow tie: max finite
-      65520, // tie between 65504 and 65536 (even): overflows to inf
-      2 ** -25, // subnormal tie: to 0
-      3 * 2 ** -25, // subnormal tie: up to 2^-23
-      2049, // exact integer check: 2049 needs 12 bits; tie -> 2048
-      0.1,
-    );
-    const out = runCast('f32', src, 'f16');
-    expect(hex(out)).toEqual(hex([0x3c00, 0x3c02, 0x3c01, 0xbc00, 0x7bff, 0x7c00, 0x0000, 0x0002, 0x6800, 0x2e66]));
-  });
-
-  it('f32 -> bf16 rounds to nearest even (exact bits)', () => {
-    const src = Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, -(1 + 2 ** -8), 3.140625, 1e30);
-    const out = runCast('f32', src, 'bf16');
-    // 1e30 = 0x7149f2ca in f32 -> 0x7149 + round(0xf2ca/0x10000) = 0x714a
-    expect(hex(out)).toEqual(hex([0x3f80, 0x3f82, 0x3f81, 0xbf80, 0x4049, 0x714a]));
-  });
-
-  it('i32 -> f16 rounds to nearest even', () => {
-    const out = runCast('i32', Int32Array.of(2049, 2051, 4097, 65504, 65519, 65520, 100000, -2049), 'f16');
-    expect(Array.from(out, f16ToNumber)).toEqual([2048, 2052, 4096, 65504, 65504, Infinity, Infinity, -2048]);
-  });
-
-  it('f16 <-> f32, f16 <-> bf16 and bf16 -> f32', () => {
-    const halfBits = Uint16Array.of(0x3c00, 0x3c01, 0x0001, 0x8001, 0x7bff, 0xfc00, 0x3555, 0x8000);
-    const asF32 = runCast('f16', halfBits, 'f32');
-    expectExact(asF32, Array.from(halfBits, f16ToNumber));
-    const back = runCast('f32', Float32Array.from(asF32), 'f16');
-    expect(hex(back)).toEqual(hex(halfBits));
-    // f16 -> bf16: 1 + 2^-10 has too many bits for bf16 (7 fraction bits): rounds to 1.0
-    const asBf = runCast('f16', Uint16Array.of(0x3c01, 0x3c03 /* 1+3*2^-10 */, 0x4900 /* 10 */), 'bf16');
-    expect(Array.from(asBf, bf16ToNumber)).toEqual([1, 1, 10]);
-    const bfBits = Uint16Array.of(0x3f81, 0x4049, 0xc2f7, 0x0001);
-    const bfF32 = runCast('bf16', bfBits, 'f32');
-    expectExact(bfF32, Array.from(bfBits, bf16ToNumber));
-  });
-
-  it('float -> int truncates toward zero and saturates; int -> int wraps', () => {
-    const src = Float32Array.of(-2.7, 2.7, 3e9, -3e9, 127.9, 200.5, -300, -0.5, 12.9, 255.5);
-    expect((runCast('f32', src, 'i32'))).toEqual([-2, 2, 2147483647, -2147483648, 127, 200, -300, 0, 12, 255]);
-    expect((runCast('f32', src, 'i8'))).toEqual([-2, 2, 127, -128, 127, 127, -128, 0, 12, 127]);
-    expect((runCast('f32', src, 'u8'))).toEqual([0, 2, 255, 0, 127, 200, 0, 0, 12, 255]);
-    const ints = Int32Array.of(200, -1, 255, 256, -129, 1000);
-    expect((runCast('i32', ints, 'i8'))).toEqual([-56, -1, -1, 0, 127, -24]);
-    expect((runCast('i32', ints, 'u8'))).toEqual([200, 255, 255, 0, 127, 232]);
-    expect((runCast('u8', Uint8Array.of(0, 128, 255), 'i32'))).toEqual([0, 128, 255]);
-    expect((runCast('i8', Int8Array.of(-128, -1, 127), 'i32'))).toEqual([-128, -1, 127]);
-    expect((runCast('i8', Int8Array.of(-128, -1, 127), 'f32'))).toEqual([-128, -1, 127]);
-    expect(runCast('u8', Uint8Array.of(0, 200, 255), 'bf16').map(bf16ToNumber)).toEqual([0, 200, 255]);
-    expect((runCast('i32', Int32Array.of(0, 5, -3), 'i1'))).toEqual([0, 1, 1]);
-    expect((runCast('i1', Uint8Array.of(0, 1, 1), 'f32'))).toEqual([0, 1, 1]);
-  });
-});
-
-describe('reductions', () => {
-  it('sum/max/min/argmax along axis 0, axis 1 and over all elements of a masked 2-D tile', () => {
-    const M = 13, N = 27, BM = 16, BN = 32;
-    const x = randF32(M * N, -5, 5);
-    const out = new Float32Array(3 * BN + 3 * BM + 3).fill(NaN);
-    const arg = new Int32Array(BN + BM).fill(-1);
-    reductions.launch({ grid: 1, device: cpu }, x, out, arg, M, N, BM, BN);
-    const at = (i: number, j: number): number => x[i * N + j]!;
-    for (let j = 0; j < N; j++) {
-      const colv = Array.from({ length: M }, (_, i) => at(i, j));
-      expectClose([out[j]!], [colv.reduce((a, b) => a + b, 0)], 1e-6, 1e-5);
-      expect(out[BN + j]).toBe(Math.max(...colv));
-      expect(out[2 * BN + j]).toBe(Math.min(...colv));
-      expect(arg[j]).toBe(colv.indexOf(Math.max(...colv)));
-    }
-    for (let i = 0; i < M; i++) {
-      const rowv = Array.from({ length: N }, (_, j) => at(i, j));
-      expectClose([out[3 * BN + i]!], [rowv.reduce((a, b) => a + b, 0)], 1e-6, 1e-5);
-      expect(out[3 * BN + BM + i]).toBe(Math.max(...rowv));
-      expect(out[3 * BN + 2 * BM + i]).toBe(Math.min(...rowv));
-      expect(arg[BN + i]).toBe(rowv.indexOf(Math.max(...rowv)));
-    }
-    const base = 3 * BN + 3 * BM;
-    expectClose([out[base]!], [Array.from(x).reduce((a, b) => a + b, 0)], 1e-6, 1e-4);
-    expect(out[base + 1]).toBe(Math.max(...x));
-    expect(out[base + 2]).toBe(Math.min(...x));
-  });
-});
-
-describe('dot', () => {
-  function refMatmul(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number>, M: number, N: number, K: number): number[] {
-    const r: number[] = [];
-    for (let i = 0; i < M; i++)
-      for (let j = 0; j < N; j++) {
-        let s = c[i * N + j]!;
-        for (let k = 0; k < K; k++) s += a[i * K + k]! * b[k * N + j]!;
-        r.push(s);
-      }
-    return r;
-  }
-
-  it('16x32 @ 32x16 + acc in f32 (ragged 13x29 @ 29x11)', () => {
-    const M = 13, K = 29, N = 11;
-    const a = randF32(M * K), b = randF32(K * N), c = randF32(M * N);
-    const out = new Float32Array(M * N);
-    matmul.launch({ grid: 1, device: cpu }, a, b, c, out, M, N, K, 16, 16, 32);
-    expectClose(out, refMatmul(a, b, c, M, N, K), 1e-5, 1e-5);
-  });
-
-  it('f16 inputs with an f32 accumulator', () => {
-    const M = 16, K = 32, N = 16;
-    const av = Array.from({ length: M * K }, () => rand() * 2 - 1), bv = Array.from({ length: K * N }, () => rand() * 2 - 1);
-    const ah = toHost('f16', av) as Uint16Array, bh = toHost('f16', bv) as Uint16Array;
-    const c = randF32(M * N);
-    const out = new Float32Array(M * N);
-    matmul.launch({ grid: 1, device: cpu }, { dtype: 'f16', data: ah }, { dtype: 'f16', data: bh }, c, out, M, N, K, 16, 16, 32);
-    expectClose(out, refMatmul(Array.from(ah, f16ToNumber), Array.from(bh, f16ToNumber), c, M, N, K), 1e-5, 1e-5);
-  });
-});
-
-describe('shape ops', () => {
-  it('trans, reshape and broadcastTo', () => {
-    const M = 7, N = 6, BM = 8, BN = 8;
-    const x = randF32(M * N);
-    const t = new Float32Array(N * M), r = new Float32Array((BM * BN) / 4), bc = new Float32Array(M * N);
-    shapes.launch({ grid: 1, device: cpu }, x, t, r, bc, M, N, BM, BN);
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) expect(t[j * M + i]).toBe(x[i * N + j]);
-    // the padded tile, row-major, with zeros outside M x N
-    const tile = Array.from({ length: BM * BN }, (_, k) => {
-      const i = Math.floor(k / BN), j = k % BN;
-      return i < M && j < N ? x[i * N + j]! : 0;
-    });
-    for (let g = 0; g < r.length; g++) expectClose([r[g]!], [tile[4 * g]! + tile[4 * g + 1]! + tile[4 * g + 2]! + tile[4 * g + 3]!], 1e-6, 1e-6);
-    for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) expect(bc[i * N + j]).toBe(x[j]);
-  });
-});
-
-describe('atomics', () => {
-  it('atomicAdd: a histogram from many programs', () => {
-    const n = 1000, BINS = 17, B = 64;
-    const x = randI32(n, 0, BINS);
-    const h = new Int32Array(BINS);
-    histogram.launch({ grid: cdiv(n, B), device: cpu }, x, h, n, B);
-    const want = new Array<number>(BINS).fill(0);
-    for (const v of x) want[v]!++;
-    expect(Array.from(h)).toEqual(want);
-  });
-
-  it('atomicAdd on a scalar counter returns distinct old values; f32 totals add up', () => {
-    const n = 300, B = 32, G = cdiv(n, B);
-    const x = Float32Array.from({ length: n }, () => Math.floor(rand() * 9) - 4); // integers: order-independent sum
-    const counter = new Int32Array(1), total = new Float32Array(1), old = new Int32Array(G).fill(-1);
-    ticket.launch({ grid: G, device: cpu }, counter, total, x, old, n, B);
-    expect(counter[0]).toBe(G);
-    expect(Array.from(old).sort((a, b) => a - b)).toEqual(Array.from({ length: G }, (_, i) => i));
-    expect(total[0]).toBe(Array.from(x).reduce((a, b) => a + b, 0));
-  });
-});
-
-describe('control flow', () => {
-  it('runtime for loops with loop-carried values (block, scalar and counter)', () => {
-    const rows = 5, n = 100, B = 32;
-    const x = randF32(rows * n);
-    const out = new Float32Array(2 * rows), count = new Int32Array(rows);
-    rowSums.launch({ grid: rows, device: cpu }, x, out, count, n, B);
-    for (let r = 0; r < rows; r++) {
-      const seg = Array.from(x.subarray(r * n, (r + 1) * n));
-      expectClose([out[2 * r]!], [seg.reduce((a, b) => a + b, 0)], 1e-5, 1e-5);
-      expectClose([out[2 * r + 1]!], [seg.reduce((a, b) => a + b * b, 0)], 1e-5, 1e-5);
-      expect(count[r]).toBe(cdiv(n, B));
-    }
-  });
-
-  it('if on a runtime scalar: a variable modified in one branch, and in both', () => {
-    const n = 70, B = 16;
-    const x = randF32(n);
-    for (const flag of [0, 1]) {
-      const out = new Float32Array(n);
-      runtimeIf.launch({ grid: cdiv(n, B), device: cpu }, x, out, n, flag, B);
+    it('arange, zeros and full (with a constexpr fill value)', () => {
+      const n = 77, B = 32;
+      const a = new Int32Array(n), z = new Int32Array(n), f = new Float32Array(n);
+      creation.launch({ grid: (meta) => cdiv(n, meta['BLOCK'] as number), device }, a, z, f, n, B, 2.25);
       for (let i = 0; i < n; i++) {
-        const pid = Math.floor(i / B);
-        const y = flag ? f32(x[i]! * 2) : x[i]!;
-        expect(out[i]).toBe(f32(y * (pid % 2 === 1 ? 10 : -1)));
+        expect(a[i]).toBe((i % B) + 3);
+        expect(z[i]).toBe(1);
+        expect(f[i]).toBe(2.25);
       }
-    }
-    expect(runtimeIf.cacheSize).toBe(1); // the flag is a runtime value: one variant
+    });
   });
 
-  it('static if on constexpr booleans compiles one variant per combination', () => {
-    const n = 30, B = 16;
-    const x = randF32(n);
-    const cases: [boolean, boolean, (v: number) => number][] = [
-      [false, false, (v) => f32(v + 100)],
-      [true, false, (v) => f32(f32(-v + 100) * 3)],
-      [false, true, (v) => f32(v * v)],
-      [true, true, (v) => f32(v * v)],
-    ];
-    for (const [neg, sq, f] of cases) {
+  describe('memory', () => {
+    it('pointer arithmetic: ptr - offsets and offsets + ptr', () => {
+      const n = 53, B = 16;
+      const x = randF32(n);
+      const rev = new Float32Array(n), strided = new Float32Array(n).fill(99);
+      ptrArith.launch({ grid: cdiv(n, B), device }, x, rev, strided, n, B);
+      for (let i = 0; i < n; i++) expect(rev[i]).toBe(x[n - 1 - i]);
+      for (let i = 0; i < n; i++) expect(strided[i]).toBe(2 * i < n ? x[2 * i] : 99);
+    });
+
+    it('load with mask and other fills masked-off lanes', () => {
+      const n = 45, B = 16;
+      const x = randF32(n);
+      const out = new Float32Array(cdiv(n, B) * B);
+      loadOther.launch({ grid: cdiv(n, B), device }, x, out, n, B);
+      for (let i = 0; i < out.length; i++) expect(out[i]).toBe(i < n ? x[i] : -7.5);
+    });
+
+    it('store with a mask writes only the selected lanes', () => {
+      const n = 70, B = 32;
+      const x = randF32(n);
+      const out = new Float32Array(n).fill(-1);
+      storeMask.launch({ grid: cdiv(n, B), device }, x, out, n, B);
+      for (let i = 0; i < n; i++) expect(out[i]).toBe(i % 3 === 0 ? f32(x[i]! * 2) : -1);
+    });
+  });
+
+  describe('broadcasting', () => {
+    it('col/row/expandDims: outer sum, product and difference into a 2-D tile', () => {
+      const M = 21, N = 13, BM = 16, BN = 8;
+      const x = randF32(M), y = randF32(N);
+      const s = new Float32Array(M * N), p = new Float32Array(M * N), e = new Float32Array(M * N);
+      outer.launch({ grid: [cdiv(M, BM), cdiv(N, BN)], device }, x, y, s, p, e, M, N, BM, BN);
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) {
+          expect(s[i * N + j]).toBe(f32(x[i]! + y[j]!));
+          expect(p[i * N + j]).toBe(f32(x[i]! * y[j]!));
+          expect(e[i * N + j]).toBe(f32(x[i]! - y[j]!));
+        }
+    });
+  });
+
+  describe('arithmetic', () => {
+    it('+ - * / % and negation on f32', () => {
+      const n = 100, B = 32;
+      const x = randF32(n, -10, 10), y = randF32(n, 0.5, 3);
+      for (let i = 0; i < n; i += 2) y[i] = -y[i]!;
+      const out = new Float32Array(6 * n);
+      floatArith.launch({ grid: cdiv(n, B), device }, x, y, out, n, B);
+      for (let i = 0; i < n; i++) {
+        const a = x[i]!, b = y[i]!;
+        expect(out[i]).toBe(f32(a + b));
+        expect(out[n + i]).toBe(f32(a - b));
+        expect(out[2 * n + i]).toBe(f32(a * b));
+        expect(out[3 * n + i]).toBe(f32(a / b));
+        expect(out[4 * n + i]).toBe(f32(a % b)); // JS/C fmod: sign of the dividend
+        expect(out[5 * n + i]).toBe(f32(-a + 0.5));
+      }
+    });
+
+    it('+ - * % idiv and / on i32 (wrapping, C remainder, true division to f32)', () => {
+      const n = 90, B = 32;
+      const x = randI32(n, -1000, 1000), y = randI32(n, -50, 50);
+      for (let i = 0; i < n; i++) if (y[i] === 0) y[i] = 7;
+      x[0] = 2147483647; y[0] = 1; // + overflows
+      x[1] = -2147483648; y[1] = 3; // - overflows
+      x[2] = 65536; y[2] = 65536; // * overflows
+      const out = new Int32Array(5 * n), div = new Float32Array(n);
+      intArith.launch({ grid: cdiv(n, B), device }, x, y, out, div, n, B);
+      for (let i = 0; i < n; i++) {
+        const a = x[i]!, b = y[i]!;
+        expect(out[i]).toBe((a + b) | 0);
+        expect(out[n + i]).toBe((a - b) | 0);
+        expect(out[2 * n + i]).toBe(Math.imul(a, b));
+        expect(out[3 * n + i]).toBe((a % b) | 0);
+        expect(out[4 * n + i]).toBe(Math.trunc(a / b) | 0);
+        expect(div[i]).toBe(f32(f32(a) / f32(b)));
+      }
+    });
+
+    it('integer type promotion: i32 with f32 gives f32', () => {
+      const n = 37, B = 16;
+      const i = randI32(n, -100000, 100000), f = randF32(n, -3, 3);
+      i[0] = 16777217; f[0] = 0.5; // 16777217 is not an f32: computed in f32 the sum is 16777216
+      i[1] = 2147483647; // i + 1 wraps in i32
+      const out = new Float64Array(3 * n);
+      promote.launch({ grid: cdiv(n, B), device }, i, f, out, n, B);
+      for (let k = 0; k < n; k++) {
+        expect(out[k]).toBe(f32(f32(i[k]!) + f[k]!));
+        expect(out[n + k]).toBe(f32(f32(i[k]!) * 0.5));
+        expect(out[2 * n + k]).toBe((i[k]! + 1) | 0);
+      }
+      expect(out[0]).toBe(16777216);
+      expect(out[2 * n + 1]).toBe(-2147483648);
+    });
+
+    it('u32: wrapping, logical shifts, unsigned comparisons, i32 with u32 gives u32', () => {
+      const n = 41, B = 16;
+      const a = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
+      const b = Uint32Array.from({ length: n }, () => Math.floor(rand() * 2 ** 32));
+      const i = randI32(n, -5, 5);
+      a[0] = 1; b[0] = 2; // 1 - 2 wraps to 2^32 - 1
+      a[1] = 3000000000; b[1] = 1; // > 2^31: still greater than 1 unsigned
+      const out = new Float64Array(6 * n);
+      u32ops.launch({ grid: cdiv(n, B), device }, a, b, i, out, n, B);
+      for (let k = 0; k < n; k++) {
+        const x = a[k]!, y = b[k]!, s = i[k]!;
+        expect(out[k], `a-b ${k}`).toBe((x - y) >>> 0);
+        expect(out[n + k], `a*b ${k}`).toBe(Math.imul(x, y) >>> 0);
+        expect(out[2 * n + k], `a>>3 ${k}`).toBe(x >>> 3);
+        expect(out[3 * n + k], `a>b ${k}`).toBe(x > y ? 1 : 0);
+        expect(out[4 * n + k], `i+a ${k}`).toBe((s + x) >>> 0);
+        expect(out[5 * n + k], `i<a ${k}`).toBe((s >>> 0) < x ? 1 : 0);
+      }
+      expect(out[0]).toBe(4294967295);
+      expect(out[3 * n + 1]).toBe(1);
+    });
+
+    it('comparisons and && || ! on masks', () => {
+      const n = 60, B = 16;
+      const x = randF32(n), y = randF32(n);
+      for (let i = 0; i < n; i += 5) y[i] = x[i]!; // some equal pairs
+      const out = new Uint8Array(9 * n).fill(7);
+      compare.launch({ grid: cdiv(n, B), device }, x, y, out, n, B);
+      for (let i = 0; i < n; i++) {
+        const a = x[i]!, b = y[i]!;
+        const want = [a < b, a <= b, a > b, a >= b, a === b, a !== b, a > 0 && b > 0, a > 0 || b > 0, !(a > b)];
+        want.forEach((w, k) => expect(out[k * n + i], `op ${k} element ${i}`).toBe(w ? 1 : 0));
+      }
+    });
+
+    it('bitwise & | ^ << >> ~ on i32', () => {
+      const n = 50, B = 16;
+      const x = Int32Array.from({ length: n }, () => (rand() * 2 ** 32) | 0);
+      const y = Int32Array.from({ length: n }, () => (rand() * 2 ** 32) | 0);
+      const s = randI32(n, 0, 32);
+      const out = new Int32Array(6 * n);
+      bitwise.launch({ grid: cdiv(n, B), device }, x, y, s, out, n, B);
+      for (let i = 0; i < n; i++) {
+        const a = x[i]!, b = y[i]!, sh = s[i]!;
+        expect(out[i]).toBe(a & b);
+        expect(out[n + i]).toBe(a | b);
+        expect(out[2 * n + i]).toBe(a ^ b);
+        expect(out[3 * n + i]).toBe(a << sh);
+        expect(out[4 * n + i]).toBe(a >> sh);
+        expect(out[5 * n + i]).toBe(~a);
+      }
+    });
+
+    it('where and a runtime ternary', () => {
+      const n = 33, B = 16;
+      const x = randF32(n), y = randF32(n);
+      const w = new Float32Array(n), t = new Float32Array(n);
+      selects.launch({ grid: cdiv(n, B), device }, x, y, w, t, n, B);
+      for (let i = 0; i < n; i++) {
+        expect(w[i]).toBe(x[i]! > y[i]! ? x[i]! : f32(y[i]! * 2));
+        expect(t[i]).toBe(x[i]! < 0 ? -x[i]! : 0);
+      }
+    });
+  });
+
+  describe('math functions', () => {
+    it('exp exp2 log log2 sqrt rsqrt sin cos sigmoid softplus abs floor minimum maximum on f32', () => {
+      const n = 75, B = 32;
+      const x = randF32(n, -20, 20), p = randF32(n, 0.01, 50);
+      x[0] = -3.5; x[1] = 3; x[2] = -0.25;
+      const out = new Float32Array(14 * n);
+      mathFns.launch({ grid: cdiv(n, B), device }, x, p, out, n, B);
+      const sig = (v: number): number => 1 / (1 + Math.exp(-v));
+      const sp = (v: number): number => Math.log(1 + Math.exp(v));
+      const fns: ((a: number, q: number) => number)[] = [
+        (a) => Math.exp(a), (a) => Math.pow(2, a), (_, q) => Math.log(q), (_, q) => Math.log2(q), (_, q) => Math.sqrt(q),
+        (_, q) => 1 / Math.sqrt(q), (a) => Math.sin(a), (a) => Math.cos(a), sig, sp, (a) => Math.abs(a), (a) => Math.floor(a),
+        (a, q) => Math.min(a, q), (a, q) => Math.max(a, q),
+      ];
+      fns.forEach((f, k) => {
+        const want = Array.from({ length: n }, (_, i) => f(x[i]!, p[i]!));
+        expectClose(out.subarray(k * n, (k + 1) * n), want, 2e-6, 1e-7);
+      });
+      expect(out[11 * n]).toBe(-4); // floor(-3.5)
+      expect(out[10 * n]).toBe(3.5);
+    });
+
+    it('softplus and sigmoid in f16 stay finite and correct for large |x|', () => {
+      const vals = [-60000, -1000, -20, -3, -0.5, 0, 0.5, 3, 11, 20, 100, 1000, 30000, 65504];
+      const n = vals.length, B = 8;
+      const xb = toHost('f16', vals) as Uint16Array;
+      const out = new Uint16Array(2 * n);
+      halfMath.launch({ grid: cdiv(n, B), device }, { dtype: 'f16', data: xb }, { dtype: 'f16', data: out }, n, B);
+      for (let i = 0; i < n; i++) {
+        const v = f16ToNumber(xb[i]!);
+        const sp = f16ToNumber(out[i]!), sg = f16ToNumber(out[n + i]!);
+        expect(Number.isFinite(sp), `softplus(${v}) = ${sp}`).toBe(true);
+        const wantSp = v > 30 ? v : Math.log1p(Math.exp(v));
+        expect(Math.abs(sp - wantSp) <= 1e-3 * Math.max(1, Math.abs(wantSp)), `softplus(${v}) = ${sp}, want ${wantSp}`).toBe(true);
+        const wantSg = 1 / (1 + Math.exp(-v));
+        expect(Number.isNaN(sg), `sigmoid(${v})`).toBe(false);
+        expect(Math.abs(sg - wantSg) <= 1e-3, `sigmoid(${v}) = ${sg}, want ${wantSg}`).toBe(true);
+      }
+    });
+  });
+
+  describe('casts', () => {
+    function runCast(from: DTypeName, data: TypedArray, to: DTypeName): number[] {
+      const n = data.length;
+      const out = allocateHost(to, n);
+      castTo.launch({ grid: cdiv(n, 8), device }, { dtype: from, data }, { dtype: to, data: out }, n, to, 8);
+      return nums(out);
+    }
+    const hex = (a: ArrayLike<number>): string[] => Array.from(a, (v) => '0x' + v.toString(16).padStart(4, '0'));
+
+    it('f32 -> f16 rounds to nearest even (exact bits)', () => {
+      const src = Float32Array.of(
+        1 + 2 ** -11, // tie: down to 1.0
+        1 + 3 * 2 ** -11, // tie: up to 1 + 2^-9 (even mantissa)
+        1 + 2 ** -11 + 2 ** -20, // above the tie: up
+        -(1 + 2 ** -11), // negative tie
+        65519, // below the overflow tie: max finite
+        65520, // tie between 65504 and 65536 (even): overflows to inf
+        2 ** -25, // subnormal tie: to 0
+        3 * 2 ** -25, // subnormal tie: up to 2^-23
+        2049, // exact integer check: 2049 needs 12 bits; tie -> 2048
+        0.1,
+      );
+      const out = runCast('f32', src, 'f16');
+      expect(hex(out)).toEqual(hex([0x3c00, 0x3c02, 0x3c01, 0xbc00, 0x7bff, 0x7c00, 0x0000, 0x0002, 0x6800, 0x2e66]));
+    });
+
+    it('f32 -> bf16 rounds to nearest even (exact bits)', () => {
+      const src = Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, -(1 + 2 ** -8), 3.140625, 1e30);
+      const out = runCast('f32', src, 'bf16');
+      // 1e30 = 0x7149f2ca in f32 -> 0x7149 + round(0xf2ca/0x10000) = 0x714a
+      expect(hex(out)).toEqual(hex([0x3f80, 0x3f82, 0x3f81, 0xbf80, 0x4049, 0x714a]));
+    });
+
+    it('i32 -> f16 rounds to nearest even', () => {
+      const out = runCast('i32', Int32Array.of(2049, 2051, 4097, 65504, 65519, 65520, 100000, -2049), 'f16');
+      expect(Array.from(out, f16ToNumber)).toEqual([2048, 2052, 4096, 65504, 65504, Infinity, Infinity, -2048]);
+    });
+
+    it('f16 <-> f32, f16 <-> bf16 and bf16 -> f32', () => {
+      const halfBits = Uint16Array.of(0x3c00, 0x3c01, 0x0001, 0x8001, 0x7bff, 0xfc00, 0x3555, 0x8000);
+      const asF32 = runCast('f16', halfBits, 'f32');
+      expectExact(asF32, Array.from(halfBits, f16ToNumber));
+      const back = runCast('f32', Float32Array.from(asF32), 'f16');
+      expect(hex(back)).toEqual(hex(halfBits));
+      // f16 -> bf16: 1 + 2^-10 has too many bits for bf16 (7 fraction bits): rounds to 1.0
+      const asBf = runCast('f16', Uint16Array.of(0x3c01, 0x3c03 /* 1+3*2^-10 */, 0x4900 /* 10 */), 'bf16');
+      expect(Array.from(asBf, bf16ToNumber)).toEqual([1, 1, 10]);
+      const bfBits = Uint16Array.of(0x3f81, 0x4049, 0xc2f7, 0x0001);
+      const bfF32 = runCast('bf16', bfBits, 'f32');
+      expectExact(bfF32, Array.from(bfBits, bf16ToNumber));
+    });
+
+    it('float -> int truncates toward zero and saturates; int -> int wraps', () => {
+      const src = Float32Array.of(-2.7, 2.7, 3e9, -3e9, 127.9, 200.5, -300, -0.5, 12.9, 255.5);
+      expect((runCast('f32', src, 'i32'))).toEqual([-2, 2, 2147483647, -2147483648, 127, 200, -300, 0, 12, 255]);
+      expect((runCast('f32', src, 'i8'))).toEqual([-2, 2, 127, -128, 127, 127, -128, 0, 12, 127]);
+      expect((runCast('f32', src, 'u8'))).toEqual([0, 2, 255, 0, 127, 200, 0, 0, 12, 255]);
+      const ints = Int32Array.of(200, -1, 255, 256, -129, 1000);
+      expect((runCast('i32', ints, 'i8'))).toEqual([-56, -1, -1, 0, 127, -24]);
+      expect((runCast('i32', ints, 'u8'))).toEqual([200, 255, 255, 0, 127, 232]);
+      expect((runCast('u8', Uint8Array.of(0, 128, 255), 'i32'))).toEqual([0, 128, 255]);
+      expect((runCast('i8', Int8Array.of(-128, -1, 127), 'i32'))).toEqual([-128, -1, 127]);
+      expect((runCast('i8', Int8Array.of(-128, -1, 127), 'f32'))).toEqual([-128, -1, 127]);
+      expect(runCast('u8', Uint8Array.of(0, 200, 255), 'bf16').map(bf16ToNumber)).toEqual([0, 200, 255]);
+      expect((runCast('i32', Int32Array.of(0, 5, -3), 'i1'))).toEqual([0, 1, 1]);
+      expect((runCast('i1', Uint8Array.of(0, 1, 1), 'f32'))).toEqual([0, 1, 1]);
+    });
+  });
+
+  describe('reductions', () => {
+    it('sum/max/min/argmax along axis 0, axis 1 and over all elements of a masked 2-D tile', () => {
+      const M = 13, N = 27, BM = 16, BN = 32;
+      const x = randF32(M * N, -5, 5);
+      const out = new Float32Array(3 * BN + 3 * BM + 3).fill(NaN);
+      const arg = new Int32Array(BN + BM).fill(-1);
+      reductions.launch({ grid: 1, device }, x, out, arg, M, N, BM, BN);
+      const at = (i: number, j: number): number => x[i * N + j]!;
+      for (let j = 0; j < N; j++) {
+        const colv = Array.from({ length: M }, (_, i) => at(i, j));
+        expectClose([out[j]!], [colv.reduce((a, b) => a + b, 0)], 1e-6, 1e-5);
+        expect(out[BN + j]).toBe(Math.max(...colv));
+        expect(out[2 * BN + j]).toBe(Math.min(...colv));
+        expect(arg[j]).toBe(colv.indexOf(Math.max(...colv)));
+      }
+      for (let i = 0; i < M; i++) {
+        const rowv = Array.from({ length: N }, (_, j) => at(i, j));
+        expectClose([out[3 * BN + i]!], [rowv.reduce((a, b) => a + b, 0)], 1e-6, 1e-5);
+        expect(out[3 * BN + BM + i]).toBe(Math.max(...rowv));
+        expect(out[3 * BN + 2 * BM + i]).toBe(Math.min(...rowv));
+        expect(arg[BN + i]).toBe(rowv.indexOf(Math.max(...rowv)));
+      }
+      const base = 3 * BN + 3 * BM;
+      expectClose([out[base]!], [Array.from(x).reduce((a, b) => a + b, 0)], 1e-6, 1e-4);
+      expect(out[base + 1]).toBe(Math.max(...x));
+      expect(out[base + 2]).toBe(Math.min(...x));
+    });
+  });
+
+  describe('dot', () => {
+    function refMatmul(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number>, M: number, N: number, K: number): number[] {
+      const r: number[] = [];
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) {
+          let s = c[i * N + j]!;
+          for (let k = 0; k < K; k++) s += a[i * K + k]! * b[k * N + j]!;
+          r.push(s);
+        }
+      return r;
+    }
+
+    it('16x32 @ 32x16 + acc in f32 (ragged 13x29 @ 29x11)', () => {
+      const M = 13, K = 29, N = 11;
+      const a = randF32(M * K), b = randF32(K * N), c = randF32(M * N);
+      const out = new Float32Array(M * N);
+      matmul.launch({ grid: 1, device }, a, b, c, out, M, N, K, 16, 16, 32);
+      expectClose(out, refMatmul(a, b, c, M, N, K), 1e-5, 1e-5);
+    });
+
+    it('f16 inputs with an f32 accumulator', () => {
+      const M = 16, K = 32, N = 16;
+      const av = Array.from({ length: M * K }, () => rand() * 2 - 1), bv = Array.from({ length: K * N }, () => rand() * 2 - 1);
+      const ah = toHost('f16', av) as Uint16Array, bh = toHost('f16', bv) as Uint16Array;
+      const c = randF32(M * N);
+      const out = new Float32Array(M * N);
+      matmul.launch({ grid: 1, device }, { dtype: 'f16', data: ah }, { dtype: 'f16', data: bh }, c, out, M, N, K, 16, 16, 32);
+      expectClose(out, refMatmul(Array.from(ah, f16ToNumber), Array.from(bh, f16ToNumber), c, M, N, K), 1e-5, 1e-5);
+    });
+  });
+
+  describe('shape ops', () => {
+    it('trans, reshape and broadcastTo', () => {
+      const M = 7, N = 6, BM = 8, BN = 8;
+      const x = randF32(M * N);
+      const t = new Float32Array(N * M), r = new Float32Array((BM * BN) / 4), bc = new Float32Array(M * N);
+      shapes.launch({ grid: 1, device }, x, t, r, bc, M, N, BM, BN);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) expect(t[j * M + i]).toBe(x[i * N + j]);
+      // the padded tile, row-major, with zeros outside M x N
+      const tile = Array.from({ length: BM * BN }, (_, k) => {
+        const i = Math.floor(k / BN), j = k % BN;
+        return i < M && j < N ? x[i * N + j]! : 0;
+      });
+      for (let g = 0; g < r.length; g++) expectClose([r[g]!], [tile[4 * g]! + tile[4 * g + 1]! + tile[4 * g + 2]! + tile[4 * g + 3]!], 1e-6, 1e-6);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) expect(bc[i * N + j]).toBe(x[j]);
+    });
+  });
+
+  describe('atomics', () => {
+    it('atomicAdd: a histogram from many programs', () => {
+      const n = 1000, BINS = 17, B = 64;
+      const x = randI32(n, 0, BINS);
+      const h = new Int32Array(BINS);
+      histogram.launch({ grid: cdiv(n, B), device }, x, h, n, B);
+      const want = new Array<number>(BINS).fill(0);
+      for (const v of x) want[v]!++;
+      expect(Array.from(h)).toEqual(want);
+    });
+
+    it('atomicAdd on a scalar counter returns distinct old values; f32 totals add up', () => {
+      const n = 300, B = 32, G = cdiv(n, B);
+      const x = Float32Array.from({ length: n }, () => Math.floor(rand() * 9) - 4); // integers: order-independent sum
+      const counter = new Int32Array(1), total = new Float32Array(1), old = new Int32Array(G).fill(-1);
+      ticket.launch({ grid: G, device }, counter, total, x, old, n, B);
+      expect(counter[0]).toBe(G);
+      expect(Array.from(old).sort((a, b) => a - b)).toEqual(Array.from({ length: G }, (_, i) => i));
+      expect(total[0]).toBe(Array.from(x).reduce((a, b) => a + b, 0));
+    });
+  });
+
+  describe('control flow', () => {
+    it('runtime for loops with loop-carried values (block, scalar and counter)', () => {
+      const rows = 5, n = 100, B = 32;
+      const x = randF32(rows * n);
+      const out = new Float32Array(2 * rows), count = new Int32Array(rows);
+      rowSums.launch({ grid: rows, device }, x, out, count, n, B);
+      for (let r = 0; r < rows; r++) {
+        const seg = Array.from(x.subarray(r * n, (r + 1) * n));
+        expectClose([out[2 * r]!], [seg.reduce((a, b) => a + b, 0)], 1e-5, 1e-5);
+        expectClose([out[2 * r + 1]!], [seg.reduce((a, b) => a + b * b, 0)], 1e-5, 1e-5);
+        expect(count[r]).toBe(cdiv(n, B));
+      }
+    });
+
+    it('if on a runtime scalar: a variable modified in one branch, and in both', () => {
+      const n = 70, B = 16;
+      const x = randF32(n);
+      const variantsBefore = runtimeIf.cacheSize; // variants for other devices are cached too
+      for (const flag of [0, 1]) {
+        const out = new Float32Array(n);
+        runtimeIf.launch({ grid: cdiv(n, B), device }, x, out, n, flag, B);
+        for (let i = 0; i < n; i++) {
+          const pid = Math.floor(i / B);
+          const y = flag ? f32(x[i]! * 2) : x[i]!;
+          expect(out[i]).toBe(f32(y * (pid % 2 === 1 ? 10 : -1)));
+        }
+      }
+      expect(runtimeIf.cacheSize - variantsBefore).toBe(1); // the flag is a runtime value: one variant
+    });
+
+    it('static if on constexpr booleans compiles one variant per combination', () => {
+      const n = 30, B = 16;
+      const x = randF32(n);
+      const variantsBefore = staticIf.cacheSize; // variants for other devices are cached too
+      const cases: [boolean, boolean, (v: number) => number][] = [
+        [false, false, (v) => f32(v + 100)],
+        [true, false, (v) => f32(f32(-v + 100) * 3)],
+        [false, true, (v) => f32(v * v)],
+        [true, true, (v) => f32(v * v)],
+      ];
+      for (const [neg, sq, f] of cases) {
+        const out = new Float32Array(n);
+        staticIf.launch({ grid: cdiv(n, B), device }, x, out, n, neg, sq, B);
+        for (let i = 0; i < n; i++) expect(out[i], `NEGATE=${neg} SQUARE=${sq} element ${i}`).toBe(f(x[i]!));
+      }
+      expect(staticIf.cacheSize - variantsBefore).toBe(4);
+    });
+
+    it('tl.staticRange unrolls (no loop op in the IR)', () => {
+      const n = 50, B = 16, COPIES = 3;
+      const x = randF32(COPIES * n);
       const out = new Float32Array(n);
-      staticIf.launch({ grid: cdiv(n, B), device: cpu }, x, out, n, neg, sq, B);
-      for (let i = 0; i < n; i++) expect(out[i], `NEGATE=${neg} SQUARE=${sq} element ${i}`).toBe(f(x[i]!));
-    }
-    expect(staticIf.cacheSize).toBe(4);
+      unrolled.launch({ grid: cdiv(n, B), device }, x, out, n, COPIES, B);
+      for (let i = 0; i < n; i++) {
+        let acc = 0;
+        for (let c = 0; c < COPIES; c++) acc = f32(acc + f32(x[c * n + i]! * (c + 1)));
+        expect(out[i]).toBe(acc);
+      }
+      const { compiled } = unrolled.specialize({ device }, x, out, n, COPIES, B);
+      const finalIR = compiled.stages[compiled.stages.length - 1]!.text;
+      expect(finalIR).not.toMatch(/\bfor\b/);
+      expect(finalIR.match(/\bload\b/g)?.length).toBe(COPIES);
+    });
   });
 
-  it('tl.staticRange unrolls (no loop op in the IR)', () => {
-    const n = 50, B = 16, COPIES = 3;
-    const x = randF32(COPIES * n);
-    const out = new Float32Array(n);
-    unrolled.launch({ grid: cdiv(n, B), device: cpu }, x, out, n, COPIES, B);
-    for (let i = 0; i < n; i++) {
-      let acc = 0;
-      for (let c = 0; c < COPIES; c++) acc = f32(acc + f32(x[c * n + i]! * (c + 1)));
-      expect(out[i]).toBe(acc);
-    }
-    const { compiled } = unrolled.specialize({ device: cpu }, x, out, n, COPIES, B);
-    const finalIR = compiled.stages[compiled.stages.length - 1]!.text;
-    expect(finalIR).not.toMatch(/\bfor\b/);
-    expect(finalIR.match(/\bload\b/g)?.length).toBe(COPIES);
-  });
-});
-
-describe('helpers', () => {
-  it('helpers are inlined, take constexpr arguments and return tuples', () => {
-    const n = 45, B = 16, SCALE = 3;
-    const x = randF32(n), y = randF32(n);
-    const out = new Float32Array(2 * n), stats = new Float32Array(2 * cdiv(n, B));
-    helpers.launch({ grid: cdiv(n, B), device: cpu }, x, y, out, stats, n, SCALE, B);
-    for (let i = 0; i < n; i++) {
-      const lo = Math.min(x[i]!, y[i]!), hi = Math.max(x[i]!, y[i]!);
-      expect(out[i]).toBe(f32(f32(lo * SCALE) + 1));
-      expect(out[n + i]).toBe(f32(hi * 2));
-    }
-    for (let p = 0; p < cdiv(n, B); p++) {
-      const seg = Array.from(x.subarray(p * B, Math.min(n, (p + 1) * B)));
-      expectClose([stats[2 * p]!], [seg.reduce((a, b) => a + b, 0)], 1e-6, 1e-6);
-      expect(stats[2 * p + 1]).toBe(seg.length);
-    }
-    const { compiled } = helpers.specialize({ device: cpu }, x, y, out, stats, n, SCALE, B);
-    const finalIR = compiled.stages[compiled.stages.length - 1]!.text;
-    expect(finalIR).not.toMatch(/\bcall\b/);
+  describe('helpers', () => {
+    it('helpers are inlined, take constexpr arguments and return tuples', () => {
+      const n = 45, B = 16, SCALE = 3;
+      const x = randF32(n), y = randF32(n);
+      const out = new Float32Array(2 * n), stats = new Float32Array(2 * cdiv(n, B));
+      helpers.launch({ grid: cdiv(n, B), device }, x, y, out, stats, n, SCALE, B);
+      for (let i = 0; i < n; i++) {
+        const lo = Math.min(x[i]!, y[i]!), hi = Math.max(x[i]!, y[i]!);
+        expect(out[i]).toBe(f32(f32(lo * SCALE) + 1));
+        expect(out[n + i]).toBe(f32(hi * 2));
+      }
+      for (let p = 0; p < cdiv(n, B); p++) {
+        const seg = Array.from(x.subarray(p * B, Math.min(n, (p + 1) * B)));
+        expectClose([stats[2 * p]!], [seg.reduce((a, b) => a + b, 0)], 1e-6, 1e-6);
+        expect(stats[2 * p + 1]).toBe(seg.length);
+      }
+      const { compiled } = helpers.specialize({ device }, x, y, out, stats, n, SCALE, B);
+      const finalIR = compiled.stages[compiled.stages.length - 1]!.text;
+      expect(finalIR).not.toMatch(/\bcall\b/);
+    });
   });
 });
 

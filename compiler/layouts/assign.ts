@@ -9,7 +9,7 @@
 import type { Block, Func, Op, Value } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 import { dtypeOf, sameShape } from '../ir/types.js';
-import { blockedLayout, defaultBlockedParams, type DistributedLayout } from './layout.js';
+import { blockedLayout, defaultBlockedParams, linearize, rowMajorStrides, tableLayout, type DistributedLayout } from './layout.js';
 import { mmaAccumulatorLayout, mmaEligible, mmaTiling } from './mma.js';
 
 const cache = new Map<string, DistributedLayout>();
@@ -20,6 +20,8 @@ function memo(key: string, make: () => DistributedLayout): DistributedLayout {
 }
 
 export function defaultLayout(shape: readonly number[], threads: number): DistributedLayout {
+  // A scalar: every thread holds it (one owner, thread 0, writes it).
+  if (shape.length === 0) return memo(`scalar@${threads}`, () => tableLayout('scalar', [], threads, 1, () => 0));
   return memo(`blocked:${shape.join('x')}@${threads}`, () => blockedLayout(shape, defaultBlockedParams(shape, threads / 32, 4)));
 }
 
@@ -90,5 +92,59 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
   visit(kernel.body);
   const groupLayout = new Map<Value, DistributedLayout>();
   for (const d of dots) groupLayout.set(find(d.result), mmaLayoutFor(d, numWarps));
-  for (const v of all) v.layout = groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads);
+  const layoutOfGroup = (v: Value): DistributedLayout => groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads);
+  // Slice layouts: the source of a broadcast (and the 1-D value an expand_dims made it from) takes the
+  // layout in which each thread already holds what the broadcast's result needs, so the broadcast is
+  // register moves. First come, first served; a group fixed once keeps its layout.
+  const fixed = new Set<Value>(groupLayout.keys());
+  const broadcasts: Op[] = [];
+  const expands = new Map<Value, Op>();
+  const collect = (b: Block): void => {
+    for (const op of b.ops) {
+      op.regions.forEach(collect);
+      if (op.opcode === 'broadcast') broadcasts.push(op);
+      if (op.opcode === 'expand_dims' || op.opcode === 'reshape') expands.set(op.result, op);
+    }
+  };
+  collect(kernel.body);
+  for (const op of broadcasts) {
+    const src = op.operands[0]!;
+    const g = find(src);
+    if (fixed.has(g) || src.type.shape.length === 0) continue;
+    const slice = sliceLayout(layoutOfGroup(op.result), src.type.shape);
+    if (!slice) continue;
+    groupLayout.set(g, slice);
+    fixed.add(g);
+    // The value an expand_dims or reshape made the source from has the same elements in the same order.
+    for (let e = expands.get(src); e; e = expands.get(e.operands[0]!)) {
+      const inner = find(e.operands[0]!);
+      if (fixed.has(inner) || e.operands[0]!.type.shape.length === 0) break;
+      groupLayout.set(inner, { ...slice, name: slice.name, shape: [...e.operands[0]!.type.shape] });
+      fixed.add(inner);
+    }
+  }
+  for (const v of all) v.layout = layoutOfGroup(v);
+}
+
+/**
+ * The layout of a broadcast's source (shape `srcShape`, axes of size 1 where the result stretches) in
+ * which every thread holds, in its registers, the source elements its result registers need.
+ * Undefined when threads would need different numbers of registers or the layout is not linear.
+ */
+export function sliceLayout(parent: DistributedLayout, srcShape: readonly number[]): DistributedLayout | undefined {
+  const ds = rowMajorStrides(parent.shape), ss = rowMajorStrides(srcShape);
+  const srcIndex = (e: number): number => parent.shape.reduce((acc, n, d) => acc + (srcShape[d] === 1 ? 0 : (Math.floor(e / ds[d]!) % n) * ss[d]!), 0);
+  const perThread: number[][] = [];
+  for (let t = 0; t < parent.threads; t++) {
+    const seen: number[] = [];
+    for (let k = 0; k < parent.regs; k++) {
+      const i = srcIndex(parent.table[t * parent.regs + k]!);
+      if (!seen.includes(i)) seen.push(i);
+    }
+    perThread.push(seen);
+  }
+  const regs = perThread[0]!.length;
+  if (perThread.some((l) => l.length !== regs)) return undefined;
+  const l = tableLayout(`slice<${parent.name}>`, srcShape, parent.threads, regs, (t, k) => perThread[t]![k]!);
+  return linearize(l.threads, l.regs, (t, k) => l.table[t * l.regs + k]!) ? l : undefined;
 }

@@ -30,7 +30,7 @@ const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 export function blockedLayout(shape: readonly number[], p: BlockedParams): DistributedLayout {
   const r = shape.length;
   const threads = WARP * prod(p.warpsPerCTA);
-  if (r === 0) return tableLayout('scalar', shape, threads, 1, () => 0);
+  if (r === 0) throw new Error('internal: a blocked layout needs at least one dimension');
   const tile = shape.map((_, d) => p.sizePerThread[d]! * p.threadsPerWarp[d]! * p.warpsPerCTA[d]!);
   const repeats = shape.map((s, d) => Math.max(1, s / tile[d]!));
   const regs = prod(p.sizePerThread) * prod(repeats);

@@ -8,7 +8,7 @@ import { DTYPE_INFO } from '../ir/dtype.js';
 import { roundTo } from '../ir/semantics.js';
 import { dtypeOf, isPointer, numel } from '../ir/types.js';
 import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../ir/ops.js';
-import { type DistributedLayout, linearize, replicationMask, rowMajorStrides } from '../layouts/layout.js';
+import { type DistributedLayout, linearize, replicationMask, rowMajorStrides, tableLayout } from '../layouts/layout.js';
 import { layoutOf, usesTensorCores } from '../layouts/assign.js';
 import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
 import {
@@ -421,6 +421,11 @@ class ThreadLowering {
     this.define(op.result, x.map((r) => {
       if (to === 'i1') return r.type === 'pred' ? r : this.tb.setp('ne', r, imm(0, r.type));
       if (r.type === 'pred') return this.narrow(this.tb.selp(imm(1, tt), imm(0, tt), r), to);
+      // Float to i8/u8 saturates to the narrow range (cvt saturates only to 32 bits).
+      if ((to === 'i8' || to === 'u8') && (r.type === 'f32' || r.type === 'f64')) {
+        const [lo, hi] = to === 'i8' ? [-128, 127] : [0, 255];
+        r = this.tb.binary('min', this.tb.binary('max', r, imm(lo, r.type)), imm(hi, r.type));
+      }
       // f16 → bf16 and the like still need rounding even when the register type does not change.
       const c = r.type === tt ? this.tb.mov(r) : this.tb.cvt(r, tt);
       return narrowOf(to) && to !== from ? this.narrow(c, to) : c;
@@ -489,8 +494,28 @@ class ThreadLowering {
       return idx;
     };
     const type = src.regs[0]!.type, mem = smemTypeOf(type), bytes = MEM_BYTES[mem];
+    if (kind !== 'argmax' && (type === 'f32' || type === 's32' || type === 'u32')) {
+      const plan = shufflePlan(src.layout, (e) => srcIndex2dst(e, srcShape, axis, ss, ds), n);
+      if (plan) {
+        const fn = kind === 'sum' ? 'add' : kind;
+        this.tb.emit({ op: 'comment', text: `reduce ${kind} over axis ${axis}: in registers, then butterfly shuffles over lanes ${plan.laneBits.join(',')}` });
+        const partials = plan.slots.map((ks) => ks.map((k) => src.regs[k]!).reduce((acc, x) => this.tb.binary(fn, acc, x)));
+        const reduced = partials.map((p) => {
+          let acc = p;
+          for (const b of plan.laneBits) {
+            const other = this.tb.reg(type);
+            this.tb.emit({ op: 'shfl_bfly', dst: other, src: acc, laneMask: 1 << b });
+            acc = this.tb.binary(fn, acc, other);
+          }
+          return acc;
+        });
+        const combined = plan.warpBits.length ? this.combineAcrossWarps(plan, reduced, fn, numel(dstShape)) : reduced;
+        const gathered = this.gather({ layout: plan.result(dstShape), regs: combined }, dl, (e) => e, 'reduction result');
+        return this.define(op.result, gathered.map((r) => this.narrow(r, dtypeOf(op.result.type))));
+      }
+    }
     this.reserveShared(numel(srcShape) * bytes);
-    this.tb.emit({ op: 'comment', text: `reduce ${kind} over axis ${axis}` });
+    this.tb.emit({ op: 'comment', text: `reduce ${kind} over axis ${axis} through shared memory` });
     this.storeToShared(src, 0);
     const form = this.linear(dl, (t, k) => srcIndex(dl.table[t * dl.regs + k]!, 0), 'a reduction');
     const base = this.tidTerm(form.tidBit, bytes, true);
@@ -561,6 +586,38 @@ class ThreadLowering {
         out.push(...c);
       }
     this.define(op.result, out);
+  }
+
+  /** The last step of a reduction spread over warps: partials through shared memory, one slot per warp group. */
+  private combineAcrossWarps(plan: ShufflePlan, partials: Reg[], fn: 'add' | 'max' | 'min', outCount: number): Reg[] {
+    const type = partials[0]!.type, mem = smemTypeOf(type), bytes = MEM_BYTES[mem];
+    const groups = 1 << plan.warpBits.length;
+    this.reserveShared(groups * outCount * bytes);
+    const compress = (t: number): number => plan.warpBits.reduce((c, b, i) => c | (((t >> b) & 1) << i), 0);
+    const l = plan.result([outCount]);
+    const write = this.linear(l, (t, j) => compress(t) * outCount + l.table[t * l.regs + j]!, 'a cross-warp reduction');
+    const read = this.linear(l, (t, j) => l.table[t * l.regs + j]!, 'a cross-warp reduction');
+    const wbase = this.tidTerm(write.tidBit, bytes, true), rbase = this.tidTerm(read.tidBit, bytes, true);
+    const writer = this.tidTerms.get(`writer:${plan.writerMask}`) ?? (() => {
+      const saved = this.tb.out;
+      this.tb.out = this.prologue;
+      const p = this.tb.setp('eq', this.tb.binary('and', this.tid, imm(plan.writerMask, 'u32')), imm(0, 'u32'));
+      this.tb.out = saved;
+      this.tidTerms.set(`writer:${plan.writerMask}`, p);
+      return p;
+    })();
+    this.tb.emit({ op: 'bar' });
+    partials.forEach((r, j) => this.tb.emit({ op: 'st', space: 'shared', mem, src: r, addr: wbase, offset: write.regConst[j]! * bytes, pred: writer }));
+    this.tb.emit({ op: 'bar' });
+    return partials.map((_, j) => {
+      let acc: Reg | undefined;
+      for (let c = 0; c < groups; c++) {
+        const x = this.tb.reg(type);
+        this.tb.emit({ op: 'ld', space: 'shared', mem, dst: x, addr: rbase, offset: (read.regConst[j]! + c * outCount) * bytes });
+        acc = acc ? this.tb.binary(fn, acc, x) : x;
+      }
+      return acc!;
+    });
   }
 
   private dot(op: Op): void {
@@ -643,3 +700,94 @@ class ThreadLowering {
     op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: outs[i]! }));
   }
 }
+
+/** The index in the reduced shape of source element `e` (the reduced axis dropped). */
+function srcIndex2dst(e: number, srcShape: readonly number[], axis: number, ss: readonly number[], ds: readonly number[]): number {
+  let o = 0;
+  srcShape.forEach((size, d) => {
+    if (d === axis) return;
+    o += (Math.floor(e / ss[d]!) % size) * ds[d < axis ? d : d - 1]!;
+  });
+  return o;
+}
+
+interface ShufflePlan {
+  /** For each output slot, the source registers each thread combines first. */
+  readonly slots: readonly (readonly number[])[];
+  /** Lane bits to combine across with butterfly shuffles. */
+  readonly laneBits: readonly number[];
+  /** Warp bits whose partials are combined through shared memory afterwards. */
+  readonly warpBits: readonly number[];
+  /** Thread-id bits that must be clear in the one thread of a group that writes its partial. */
+  readonly writerMask: number;
+  /** The layout of the reduced values after the shuffles (every lane of a butterfly group holds them). */
+  result(shape: readonly number[]): DistributedLayout;
+}
+
+/**
+ * A reduction done in registers and warp shuffles, when the layout allows it: every thread holds its
+ * outputs' source elements in the same registers, and the lanes that differ in some lane-id bits hold
+ * the rest of each output's elements exactly once (no replicated element counted twice). Checked
+ * over the layout's table; undefined when it does not hold (the reduction then goes through shared memory).
+ */
+function shufflePlan(l: DistributedLayout, outOf: (e: number) => number, n: number): ShufflePlan | undefined {
+  const outsOf = (t: number): number[] => {
+    const outs: number[] = [];
+    for (let k = 0; k < l.regs; k++) {
+      const o = outOf(l.table[t * l.regs + k]!);
+      if (!outs.includes(o)) outs.push(o);
+    }
+    return outs;
+  };
+  const outs0 = outsOf(0);
+  const slots = outs0.map((o) => [...Array(l.regs).keys()].filter((k) => outOf(l.table[k]!) === o));
+  const perThread: number[][] = [];
+  for (let t = 0; t < l.threads; t++) {
+    const outs = outsOf(t);
+    if (outs.length !== outs0.length) return undefined;
+    // Same registers feed the same slot in every thread.
+    if (slots.some((ks, j) => ks.some((k) => outOf(l.table[t * l.regs + k]!) !== outs[j]))) return undefined;
+    perThread.push(outs);
+  }
+  const laneBits: number[] = [], warpBits: number[] = [];
+  let writerMask = 0;
+  for (let b = 0; 1 << b < l.threads; b++) {
+    const m = 1 << b;
+    let sameOutputs = true, sameElements = true;
+    for (let t = 0; t < l.threads && sameOutputs; t++) {
+      sameOutputs = perThread[t]!.every((o, j) => perThread[t ^ m]![j] === o);
+      sameElements &&= l.table[t * l.regs] === l.table[(t ^ m) * l.regs];
+    }
+    if (!sameOutputs) continue;
+    if (sameElements) writerMask |= m; // replicas: one of them writes
+    else if (b < 5) {
+      laneBits.push(b);
+      writerMask |= m;
+    } else warpBits.push(b);
+  }
+  // Each output must see each of its n source elements exactly once across lanes and warps combined.
+  const groupMask = [...laneBits, ...warpBits].reduce((m, b) => m | (1 << b), 0);
+  for (let t = 0; t < l.threads; t++) {
+    if (t & groupMask) continue;
+    for (let j = 0; j < slots.length; j++) {
+      const seen = new Set<number>();
+      let count = 0;
+      for (let sub = 0; sub <= groupMask; sub++) {
+        if (sub & ~groupMask) continue;
+        for (const k of slots[j]!) {
+          seen.add(l.table[(t | sub) * l.regs + k]!);
+          count++;
+        }
+      }
+      if (seen.size !== n || count !== n) return undefined;
+    }
+  }
+  return {
+    slots,
+    laneBits,
+    warpBits,
+    writerMask,
+    result: (shape) => tableLayout(`reduced<${l.name}>`, shape, l.threads, slots.length, (t, j) => perThread[t]![j]!),
+  };
+}
+

@@ -48,6 +48,8 @@ export type Instr =
   | { readonly op: 'st'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly src: Src; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
   | { readonly op: 'bar' }
+  /** dst = src of the lane whose index differs from this one's by xor `laneMask` (a whole warp takes part). */
+  | { readonly op: 'shfl_bfly'; readonly dst: Reg; readonly src: Reg; readonly laneMask: number }
   /** Stops the kernel with an error when `cond` is false in any thread. */
   | { readonly op: 'trap_unless'; readonly cond: Reg }
   | { readonly op: 'for'; readonly iv: Reg; readonly lb: Src; readonly ub: Src; readonly step: Src; readonly body: Instr[] }

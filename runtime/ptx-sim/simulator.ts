@@ -174,6 +174,13 @@ class CtaSimulator {
       case 'bar':
         this.epoch++;
         return;
+      case 'shfl_bfly': {
+        const d = this.r(i.dst), s = this.r(i.src);
+        for (let t = 0; t < this.T; t++) if (!active[t]) throw new SimulationError('shfl.sync with inactive lanes');
+        const snapshot = Float64Array.from(s);
+        for (let t = 0; t < this.T; t++) d[t] = snapshot[t ^ i.laneMask]!;
+        return;
+      }
       case 'trap_unless': {
         const c = this.r(i.cond);
         return this.each(active, undefined, (t) => {

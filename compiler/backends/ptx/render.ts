@@ -157,6 +157,7 @@ class PtxRenderer {
         return L(`${g}atom.global.add.${t} ${this.reg(i.dst)}, [${this.reg(i.addr)}], ${this.inReg(i.src, ind)};`);
       }
       case 'bar': return L('bar.sync 0;');
+      case 'shfl_bfly': return L(`shfl.sync.bfly.b32 ${this.reg(i.dst)}, ${this.reg(i.src)}, ${i.laneMask}, 31, -1;`);
       case 'trap_unless': return L(`@!${this.reg(i.cond)} trap;`);
       case 'for': {
         const n = this.labels++;

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { defineKernel, compileToIR, type BoundParam, type KernelDefinition } from './compile.js';
 import { CompilationError } from './frontend/errors.js';
 import { printModule } from './ir/printer.js';
+import { lowerToPtx } from './backends/ptx/index.js';
 import { isDType, DTYPES } from './ir/dtype.js';
 
 const TARGETS = ['ir', 'ptx', 'wgsl'] as const;
@@ -23,6 +24,8 @@ Options:
                          '*f32' is a pointer to f32, 'i32' a scalar (dtypes: ${DTYPES.join(', ')})
   --constexpr K=V        value of constexpr parameter K: a number, true/false or a dtype name
                          (repeat for each constexpr parameter)
+  --num-warps <n>        warps per program for GPU targets (default 4)
+  --arch <sm_80|sm_90|sm_90a>  PTX target architecture (default sm_80)
   --dump                 also print the IR after every compiler stage (to stderr)
   -h, --help             show this help
 
@@ -41,6 +44,8 @@ export interface CompileCommand {
   readonly signature: readonly string[];
   readonly constexprs: ReadonlyMap<string, number | boolean | string>;
   readonly dump: boolean;
+  readonly numWarps: number;
+  readonly arch: 'sm_80' | 'sm_90' | 'sm_90a';
 }
 
 export type Command = { readonly help: true } | ({ readonly help: false } & CompileCommand);
@@ -58,6 +63,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
         signature: { type: 'string' },
         constexpr: { type: 'string', multiple: true, default: [] },
         dump: { type: 'boolean', default: false },
+        'num-warps': { type: 'string', default: '4' },
+        arch: { type: 'string', default: 'sm_80' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -83,7 +90,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (constexprs.has(key)) throw new UsageError(`--constexpr ${key} is given twice`);
     constexprs.set(key, parseConstexprValue(key, kv.slice(eq + 1).trim()));
   }
-  return { help: false, file, kernel: values.kernel, target, signature, constexprs, dump: values.dump };
+  const numWarps = Number(values['num-warps']);
+  if (![1, 2, 4, 8, 16, 32].includes(numWarps)) throw new UsageError(`--num-warps must be a power of two from 1 to 32, got '${values['num-warps']}'`);
+  const arch = values.arch as CompileCommand['arch'];
+  if (!['sm_80', 'sm_90', 'sm_90a'].includes(arch)) throw new UsageError(`--arch must be sm_80, sm_90 or sm_90a, got '${values.arch}'`);
+  return { help: false, file, kernel: values.kernel, target, signature, constexprs, dump: values.dump, numWarps, arch };
 }
 
 function parseConstexprValue(key: string, v: string): number | boolean | string {
@@ -149,8 +160,8 @@ export function main(argv: readonly string[], out: (s: string) => void = (s) => 
     out(USAGE);
     return 0;
   }
-  if (cmd.target !== 'ir') {
-    err(`tilejit: target '${cmd.target}' is not implemented yet (use --target ir)\n`);
+  if (cmd.target === 'wgsl') {
+    err(`tilejit: target '${cmd.target}' is not implemented yet (use --target ir or ptx)\n`);
     return 2;
   }
   let text: string;
@@ -164,7 +175,8 @@ export function main(argv: readonly string[], out: (s: string) => void = (s) => 
     const def = defineKernel(cmd.kernel, { file: cmd.file, text });
     const params = bindSignature(def, cmd.signature, cmd.constexprs);
     const { module } = compileToIR(def, params, cmd.dump || undefined);
-    out(printModule(module));
+    if (cmd.target === 'ptx') out(lowerToPtx(module, { numWarps: cmd.numWarps, arch: cmd.arch, dump: cmd.dump || undefined }).ptx);
+    else out(printModule(module));
     return 0;
   } catch (e) {
     if (e instanceof CompilationError || e instanceof SignatureError) {

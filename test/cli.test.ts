@@ -93,12 +93,16 @@ describe('tilejit compile', () => {
     }
   });
 
-  it('says that the ptx and wgsl targets do not exist yet (exit 2)', () => {
-    for (const target of ['ptx', 'wgsl']) {
-      const r = cli(...VECTOR_ADD, '--target', target, '--signature', '*f32,*f32,*f32,i32', '--constexpr', 'BLOCK=128');
-      expect(r.status).toBe(2);
-      expect(r.stderr).toContain(`target '${target}' is not implemented yet`);
-    }
+  it('prints PTX for --target ptx, with the chosen arch and warps', () => {
+    const r = cli(...VECTOR_ADD, '--target', 'ptx', '--arch', 'sm_90', '--num-warps', '2', '--signature', '*f32,*f32,*f32,i32', '--constexpr', 'BLOCK=128');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('.target sm_90');
+    expect(r.stdout).toContain('.visible .entry vectorAdd(');
+    expect(r.stdout).toContain('.maxntid 64, 1, 1');
+    expect(r.stdout).toMatch(/ld\.global\.f32/);
+    const bad = cli(...VECTOR_ADD, '--target', 'ptx', '--num-warps', '3', '--signature', '*f32,*f32,*f32,i32', '--constexpr', 'BLOCK=128');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--num-warps must be a power of two');
   });
 
   it('prints the usage for unknown flags and missing arguments (exit 2)', () => {

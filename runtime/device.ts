@@ -5,6 +5,7 @@ import type { BoundArg } from './bind.js';
 import { cpuDevice } from './cpu/device.js';
 import { ptxSimDevice } from './ptx-sim/device.js';
 import { cudaDevice, isCudaAvailable } from './cuda/device.js';
+import { webgpuDevice, isWebGpuReady } from './webgpu/device.js';
 
 export type DeviceName = 'cpu' | 'ptx-sim' | 'cuda' | `cuda:${number}` | 'webgpu';
 
@@ -29,10 +30,17 @@ export function getDevice(name?: DeviceName | Device): Device {
   if (name === 'cpu') return cpuDevice;
   if (name === 'ptx-sim') return ptxSimDevice;
   if (name === 'cuda' || name.startsWith('cuda:')) return cudaDevice(name);
-  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cuda', 'cuda:N', 'cpu' or 'ptx-sim'`);
+  // Usable once `await initWebGPU()` has found an adapter; launching before that is a clear error.
+  if (name === 'webgpu') return webgpuDevice();
+  throw new TypeError(`device '${name}' is not available in this build of tilejit; use 'cuda', 'cuda:N', 'webgpu', 'cpu' or 'ptx-sim'`);
 }
 
-/** The best device present: a CUDA GPU, else the CPU interpreter. */
+/**
+ * The best device present: a CUDA GPU, else WebGPU when `initWebGPU()` (runtime/webgpu) has been awaited
+ * and found an adapter, else the CPU interpreter. Synchronous and cheap: WebGPU is only considered
+ * after that explicit, asynchronous probe, whose result is cached.
+ */
 export function defaultDevice(): Device {
-  return isCudaAvailable() ? cudaDevice(0) : cpuDevice;
+  if (isCudaAvailable()) return cudaDevice(0);
+  return isWebGpuReady() ? webgpuDevice() : cpuDevice;
 }

@@ -1,0 +1,118 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU adapter and device, through Dawn's `webgpu` package (loaded lazily: importing tilejit never
+// loads Dawn). One device per process, created by `initWebGPU()` with the adapter's limits requested
+// rather than WebGPU's defaults (workgroup storage, invocations per workgroup, storage buffers and
+// binding sizes) and the features the backend uses (shader-f16, timestamp-query, subgroups).
+//
+// On Linux without a GPU, Mesa's lavapipe (llvmpipe) is the adapter: it needs Mesa 25 (Debian:
+// `apt-get install -t bookworm-backports mesa-vulkan-drivers`; bookworm's own Mesa 22 is rejected by
+// Dawn), and LP_NUM_THREADS=0 avoids rare crashes of Dawn + llvmpipe. The process exits cleanly
+// without destroying the device.
+
+export class WebGpuError extends Error {
+  override name = 'WebGpuError';
+}
+
+export interface WebGpuFeatures {
+  readonly f16: boolean;
+  readonly timestamps: boolean;
+  readonly subgroups: boolean;
+}
+
+export interface WebGpuContext {
+  readonly adapterName: string;
+  readonly isFallbackAdapter: boolean;
+  readonly adapter: GPUAdapter;
+  readonly device: GPUDevice;
+  readonly features: WebGpuFeatures;
+  readonly limits: GPUSupportedLimits;
+}
+
+export interface WebGpuInitOptions {
+  /** Extra Dawn flags for `create()` (e.g. 'backend=vulkan', 'adapter=NAME'). */
+  readonly dawnFlags?: readonly string[];
+}
+
+/** How to get a WebGPU adapter on a Linux machine without a GPU, for error and skip messages. */
+export const WEBGPU_HOWTO =
+  'WebGPU needs a Vulkan driver: on Debian bookworm add the bookworm-backports suite to apt and run ' +
+  '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (Mesa 25 lavapipe; Debian\'s own Mesa 22 is too old for Dawn)';
+
+/** Limits requested at the adapter's values instead of WebGPU's defaults. */
+const LIMITS = [
+  'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize', 'maxBindingsPerBindGroup',
+] as const;
+
+let pending: Promise<WebGpuContext | undefined> | undefined;
+let ready: WebGpuContext | undefined;
+let failure: string | undefined;
+
+/**
+ * Finds the adapter and creates the device, once per process; resolves to undefined (and records why)
+ * when there is no adapter. Later calls return the same promise.
+ */
+export function initWebGpuContext(options: WebGpuInitOptions = {}): Promise<WebGpuContext | undefined> {
+  pending ??= (async () => {
+    try {
+      ready = await createContext(options);
+      return ready;
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+      return undefined;
+    }
+  })();
+  return pending;
+}
+
+/** The context if `initWebGpuContext()` has resolved with one; never starts anything. */
+export function webgpuContextIfReady(): WebGpuContext | undefined {
+  return ready;
+}
+
+/** Why there is no WebGPU context: not initialized yet, or the probe's failure. */
+export function webgpuUnavailableReason(): string {
+  if (!pending) return 'WebGPU is not initialized: `await initWebGPU()` before launching on \'webgpu\'';
+  if (!ready && failure === undefined) return 'WebGPU is still initializing: await initWebGPU() first';
+  return failure ?? '';
+}
+
+async function createContext(options: WebGpuInitOptions): Promise<WebGpuContext> {
+  let mod: { create(flags: string[]): GPU };
+  try {
+    mod = (await import('webgpu')) as unknown as { create(flags: string[]): GPU };
+  } catch (e) {
+    throw new WebGpuError(`cannot load the 'webgpu' package (Dawn): ${(e as Error).message}`);
+  }
+  // Unquantized timestamps, so that timing small kernels means something.
+  const gpu = mod.create(['disable-dawn-features=timestamp_quantization', ...(options.dawnFlags ?? [])]);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new WebGpuError(`no WebGPU adapter found. ${WEBGPU_HOWTO}`);
+  const want: GPUFeatureName[] = [];
+  const has = (f: string): boolean => adapter.features.has(f);
+  if (has('shader-f16')) want.push('shader-f16');
+  if (has('timestamp-query')) want.push('timestamp-query');
+  if (has('subgroups')) want.push('subgroups' as GPUFeatureName);
+  const requiredLimits: Record<string, number> = {};
+  for (const k of LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number | undefined>)[k];
+    if (typeof v === 'number') requiredLimits[k] = v;
+  }
+  const device = await adapter.requestDevice({ requiredFeatures: want, requiredLimits });
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const adapterName = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+  return {
+    adapterName,
+    isFallbackAdapter: info.isFallbackAdapter === true,
+    adapter,
+    device,
+    features: { f16: device.features.has('shader-f16'), timestamps: device.features.has('timestamp-query'), subgroups: device.features.has('subgroups') },
+    limits: device.limits,
+  };
+}
+
+// WebGPU's numeric flags (GPUBufferUsage, GPUMapMode, GPUShaderStage), so that no globals are needed.
+export const BufferUsage = { MAP_READ: 1, MAP_WRITE: 2, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128, QUERY_RESOLVE: 512 } as const;
+export const MapMode = { READ: 1, WRITE: 2 } as const;
+export const ShaderStage = { COMPUTE: 4 } as const;

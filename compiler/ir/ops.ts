@@ -36,6 +36,8 @@ export const OPCODES = {
   expand_dims: pure('shape'),
   reshape: pure('shape'),
   trans: pure('shape'),
+  /** Same values, another distributed layout (inserted by GPU backends; attrs.layout names it). */
+  convert_layout: pure('shape'),
   ...(Object.fromEntries(UNARY_MATH.map((o) => [o, pure('unary')])) as Record<UnaryOpcode, OpcodeInfo>),
   ...(Object.fromEntries(BINARY_ARITH.map((o) => [o, pure('binary')])) as Record<BinaryOpcode, OpcodeInfo>),
   cmp: pure('cmp'),

@@ -1,5 +1,6 @@
 // Inlining: replaces each call of a helper function by a copy of its body, then drops the helpers.
-import { Block, Op, Value, type Module } from '../ir/ir.js';
+import { Block, type Op, type Value, type Module } from '../ir/ir.js';
+import { cloneOp } from '../ir/clone.js';
 
 export function inlineCalls(m: Module): void {
   inlineBlock(m.kernel.body, m, new Map());
@@ -28,23 +29,4 @@ function inlineBlock(block: Block, m: Module, rename: Map<Value, Value>): void {
   }
   block.ops = out;
   for (const op of out) op.parent = block;
-}
-
-/** Deep-copies `op` with fresh results, remapping operands through `map` (which it extends). */
-export function cloneOp(op: Op, map: Map<Value, Value>): Op {
-  const results = op.results.map((r) => {
-    const nr = new Value(r.type, r.name);
-    map.set(r, nr);
-    return nr;
-  });
-  const regions = op.regions.map((region) => {
-    const nb = new Block(region.args.map((a) => {
-      const na = new Value(a.type, a.name);
-      map.set(a, na);
-      return na;
-    }));
-    for (const inner of region.ops) nb.append(cloneOp(inner, map));
-    return nb;
-  });
-  return new Op(op.opcode, op.operands.map((v) => map.get(v) ?? v), results, { ...op.attrs }, regions, op.loc);
 }

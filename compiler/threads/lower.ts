@@ -264,6 +264,8 @@ class ThreadLowering {
         const idx = (e: number): number => dst.reduce((acc, n, d) => acc + (src[d] === 1 ? 0 : (Math.floor(e / ds[d]!) % n) * ss[d]!), 0);
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), idx, 'broadcast'));
       }
+      case 'convert_layout':
+        return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, `convert_layout to ${op.attrs['layout']}`));
       case 'expand_dims': case 'reshape':
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, op.opcode));
       case 'trans': {

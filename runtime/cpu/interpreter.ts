@@ -107,7 +107,7 @@ class ProgramRunner {
       }
       case 'splat': return [fill(shape, ins[0]!.data[0]!)];
       case 'broadcast': return [broadcast(ins[0]!, shape)];
-      case 'expand_dims': case 'reshape': return [{ shape, data: ins[0]!.data }];
+      case 'expand_dims': case 'reshape': case 'convert_layout': return [{ shape, data: ins[0]!.data }];
       case 'trans': return [transpose(ins[0]!, op.attrs['perm'] as number[])];
       case 'select': {
         const [c, a, b] = ins as [Arr, Arr, Arr];

@@ -1,7 +1,12 @@
 // The PTX backend: optimized block IR → layouts → thread program → PTX text, as named stages that
-// can each be dumped (stages 'layouts', 'threads', 'ptx'; see compiler/pipeline.ts).
+// can each be dumped (stages 'layouts', 'insert-conversions', 'remove-conversions', 'threads', 'ptx';
+// see compiler/pipeline.ts).
 import type { Module } from '../../ir/ir.js';
 import { assignLayouts } from '../../layouts/assign.js';
+import { insertLayoutConversions } from '../../layouts/insert-conversions.js';
+import { removeLayoutConversions } from '../../layouts/remove-conversions.js';
+import { cloneModule } from '../../ir/clone.js';
+import { verifyModule } from '../../ir/verifier.js';
 import { printModule } from '../../ir/printer.js';
 import { emitDump, type DumpOption } from '../../pipeline.js';
 import { lowerToThreads } from '../../threads/lower.js';
@@ -35,9 +40,17 @@ export interface PtxOptions {
 }
 
 export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
-  const kernel = module.kernel;
-  assignLayouts(kernel, options.numWarps);
-  emitDump(kernel.name, 'layouts', printModule(module, { layouts: true }), options.dump);
+  // Layouts and conversions are specific to this warp count: work on a copy of the module.
+  const m = cloneModule(module);
+  const kernel = m.kernel;
+  const stage = (name: string, run: () => void): void => {
+    run();
+    verifyModule(m);
+    emitDump(kernel.name, name, printModule(m, { layouts: true }), options.dump);
+  };
+  stage('layouts', () => assignLayouts(kernel, options.numWarps));
+  stage('insert-conversions', () => insertLayoutConversions(kernel, options.numWarps));
+  stage('remove-conversions', () => removeLayoutConversions(kernel));
   const program = lowerToThreads(kernel, options.numWarps);
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
   const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80' });

@@ -2,7 +2,7 @@
 // in memory, and launches it on a device.
 import { createHash } from 'node:crypto';
 import { defineKernel, compileToIR, type KernelDefinition, type DumpOption } from '../compiler/compile.js';
-import { callerFileFromStack, locateKernelSource, type SourceFileText } from '../compiler/source/locate.js';
+import { callerFileFromStack, locateKernelSource, paramNamesOf, type SourceFileText } from '../compiler/source/locate.js';
 import { CompilationError, LaunchError } from '../compiler/frontend/errors.js';
 import type { Ptr } from '../compiler/language/tl.js';
 import { bindArguments, type Binding } from './bind.js';
@@ -53,7 +53,11 @@ export class JITKernel<F extends KernelFn> {
     if (typeof fn !== 'function') throw new TypeError(`jit() expects a kernel function, got ${typeof fn}`);
     if (!fn.name) throw new TypeError(`jit() needs a named function (jit(function myKernel(...) {...})) so that its source can be found`);
     this.name = fn.name;
+    // The runtime parameter names (kept by transpilers) tell apart bundled kernels of the same name.
+    const list = /^[^(]*\(([^)]*)\)/.exec(Function.prototype.toString.call(fn));
+    this.paramNames = list ? paramNamesOf(list[1]!) : undefined;
   }
+  private readonly paramNames: readonly string[] | undefined;
 
   /** The parsed kernel definition (found and parsed on first use). */
   get definition(): KernelDefinition {
@@ -67,7 +71,7 @@ export class JITKernel<F extends KernelFn> {
 
   private findSource(): SourceFileText {
     if (this.options.source !== undefined) return { file: this.options.file ?? `${this.name}.ts`, text: this.options.source };
-    const found = locateKernelSource(this.name, this.callerFile);
+    const found = locateKernelSource(this.name, this.callerFile, this.paramNames);
     if (found) return found;
     throw new CompilationError(
       this.name,

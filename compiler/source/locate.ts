@@ -25,8 +25,20 @@ export function declaresFunction(text: string, name: string): boolean {
   return new RegExp(`\\bfunction\\s*\\*?\\s*${name.replace(/\$/g, '\\$')}\\s*[<(]`).test(text);
 }
 
-export function locateKernelSource(fnName: string, callerFile: string | undefined): SourceFileText | undefined {
-  const embedded = [...registeredSources()].filter(([, text]) => declaresFunction(text, fnName));
+/** The parameter names of `function name(...)` in `text` (type annotations dropped), or undefined. */
+export function declaredParamNames(text: string, name: string): string[] | undefined {
+  const m = new RegExp(`\\bfunction\\s*\\*?\\s*${name.replace(/\$/g, '\\$')}\\s*(?:<[^>]*>)?\\s*\\(([^)]*)\\)`).exec(text);
+  return m ? paramNamesOf(m[1]!) : undefined;
+}
+export function paramNamesOf(list: string): string[] {
+  return list.split(',').map((p) => p.trim().split(/[\s:=?]/)[0]!).filter(Boolean);
+}
+
+export function locateKernelSource(fnName: string, callerFile: string | undefined, paramNames?: readonly string[]): SourceFileText | undefined {
+  let embedded = [...registeredSources()].filter(([, text]) => declaresFunction(text, fnName));
+  // Several bundled files declare a function of this name: keep those whose parameters match.
+  if (embedded.length > 1 && paramNames)
+    embedded = embedded.filter(([, text]) => declaredParamNames(text, fnName)?.join(',') === paramNames.join(','));
   if (embedded.length === 1) return { file: embedded[0]![0], text: embedded[0]![1] };
   if (callerFile && /\.[cm]?tsx?$/.test(callerFile) && existsSync(callerFile)) {
     const text = readFileSync(callerFile, 'utf8');

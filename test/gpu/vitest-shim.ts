@@ -42,13 +42,25 @@ function fmt(x: unknown): string {
   }
 }
 
+const ARRAY_CONTAINING = Symbol('arrayContaining');
+type ArrayContaining = { [ARRAY_CONTAINING]: unknown[] };
+
 function matchers(actual: unknown, label?: string) {
   const fail = (msg: string): never => {
     throw new AssertionError(`${label ? label + ': ' : ''}${msg}`);
   };
-  return {
+  const positive = {
+    toBeDefined: () => void (actual !== undefined || fail('expected a defined value')),
+    toBeInstanceOf: (c: new (...a: never[]) => unknown) => void (actual instanceof c || fail(`expected an instance of ${c.name}`)),
     toBe: (e: unknown) => void (Object.is(actual, e) || fail(`expected ${fmt(actual)} to be ${fmt(e)}`)),
-    toEqual: (e: unknown) => void (fmt(actual) === fmt(e) || fail(`expected ${fmt(actual)} to equal ${fmt(e)}`)),
+    toEqual: (e: unknown) => {
+      if (e && typeof e === 'object' && ARRAY_CONTAINING in e) {
+        const want = (e as ArrayContaining)[ARRAY_CONTAINING];
+        if (!want.every((w) => (actual as unknown[]).some((a) => fmt(a) === fmt(w)))) fail(`expected ${fmt(actual)} to contain ${fmt(want)}`);
+        return;
+      }
+      if (fmt(actual) !== fmt(e)) fail(`expected ${fmt(actual)} to equal ${fmt(e)}`);
+    },
     toBeLessThan: (e: number) => void ((actual as number) < e || fail(`expected ${fmt(actual)} < ${e}`)),
     toBeGreaterThan: (e: number) => void ((actual as number) > e || fail(`expected ${fmt(actual)} > ${e}`)),
     toContain: (e: string) => void (String(actual).includes(e) || fail(`expected ${fmt(actual)} to contain ${fmt(e)}`)),
@@ -64,13 +76,46 @@ function matchers(actual: unknown, label?: string) {
       fail('expected a throw');
     },
   };
+  const negated = {
+    toContain: (e: string) => void (!String(actual).includes(e) || fail(`expected ${fmt(actual)} not to contain ${fmt(e)}`)),
+    toMatch: (e: RegExp) => void (!e.test(String(actual)) || fail(`expected ${fmt(actual)} not to match ${e}`)),
+    toBe: (e: unknown) => void (!Object.is(actual, e) || fail(`expected ${fmt(actual)} not to be ${fmt(e)}`)),
+  };
+  return { ...positive, not: negated };
 }
 
 export const expect = Object.assign((actual: unknown, label?: string) => matchers(actual, label), {
   fail: (msg: string): never => {
     throw new AssertionError(msg);
   },
+  arrayContaining: (items: unknown[]): ArrayContaining => ({ [ARRAY_CONTAINING]: items }),
 });
+
+// Spies: vi.spyOn(obj, 'method').mockImplementation(fn), with .mock.calls, undone by vi.restoreAllMocks().
+const restores: (() => void)[] = [];
+export const vi = {
+  spyOn<T extends object, K extends keyof T>(obj: T, key: K) {
+    const original = obj[key] as unknown as (...a: unknown[]) => unknown;
+    let impl = original;
+    const calls: unknown[][] = [];
+    const spy = Object.assign(
+      function (this: unknown, ...args: unknown[]) {
+        calls.push(args);
+        return impl.apply(this, args);
+      },
+      { mock: { calls }, mockImplementation: (f: (...a: never[]) => unknown) => ((impl = f as typeof impl), spy) },
+    );
+    (obj as Record<K, unknown>)[key] = spy;
+    restores.push(() => ((obj as Record<K, unknown>)[key] = original));
+    return spy;
+  },
+  restoreAllMocks(): void {
+    while (restores.length) restores.pop()!();
+  },
+};
+const afterHooks: Fn[] = [];
+export const afterEach = (fn: Fn): void => void afterHooks.push(fn);
+export const beforeEach = (_fn: Fn): void => undefined;
 
 export interface TestResult { readonly name: string; readonly ok: boolean; readonly skipped: boolean; readonly ms: number; readonly error?: string }
 
@@ -84,8 +129,10 @@ export async function runRegistered(filter?: RegExp, onResult?: (r: TestResult) 
     else
       try {
         await t.fn();
+        for (const h of afterHooks) await h();
         r = { name: t.name, ok: true, skipped: false, ms: performance.now() - t0 };
       } catch (e) {
+        for (const h of afterHooks) await h();
         r = { name: t.name, ok: false, skipped: false, ms: performance.now() - t0, error: `${(e as Error).name}: ${(e as Error).message}` };
       }
     out.push(r);

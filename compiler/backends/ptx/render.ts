@@ -194,8 +194,9 @@ class PtxRenderer {
     let b = this.src(i.b);
     let inst: string;
     switch (i.fn) {
-      case 'add': case 'sub': inst = `${i.fn}.${isF ? t : intType(t)}`; break;
-      case 'mul': inst = isF ? `mul.${t}` : `mul.lo.${intType(t)}`; break;
+      // .rn keeps ptxas from contracting mul + add into fma: results match the interpreter bit for bit.
+      case 'add': case 'sub': inst = `${i.fn}.${isF ? `rn.${t}` : intType(t)}`; break;
+      case 'mul': inst = isF ? `mul.rn.${t}` : `mul.lo.${intType(t)}`; break;
       case 'div': inst = isF ? `div.rn.${t}` : `div.${t}`; break;
       case 'rem': inst = `rem.${t}`; break;
       case 'min': case 'max': inst = t === 'f32' ? `${i.fn}.NaN.f32` : `${i.fn}.${t}`; break;

@@ -12,13 +12,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, '.device');
 // The plugin is bundled from source each time, so the bundle never embeds kernels with a stale plugin.
 mkdirSync(out, { recursive: true });
+for (const f of readdirSync(out)) if (f.endsWith('.mjs')) rmSync(join(out, f)); // chunks of earlier builds
 const pluginFile = join(out, 'esbuild-plugin.mjs');
 await build({ entryPoints: [join(root, 'compiler/source/esbuild-plugin.ts')], bundle: true, platform: 'node', format: 'esm', outfile: pluginFile, logLevel: 'silent' });
 const { tilejitSources } = await import(pluginFile);
 
 await build({
-  entryPoints: [join(root, 'test/gpu/run.ts')],
-  outfile: join(out, 'gpu-tests.mjs'),
+  entryPoints: { 'gpu-tests': join(root, 'test/gpu/run.ts'), demo: join(root, 'examples/demo.ts') },
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
+  splitting: true, // the compiler and ts-morph are shared by both entry points
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -51,5 +54,5 @@ if (process.argv.includes('--node')) {
 }
 
 const size = (p) => (statSync(p).isDirectory() ? readdirSync(p).reduce((s, f) => s + size(join(p, f)), 0) : statSync(p).size);
-writeFileSync(join(out, 'README.txt'), 'Built by scripts/device-bundle.mjs. Run: node .device/gpu-tests.mjs\n');
+writeFileSync(join(out, 'README.txt'), 'Built by scripts/device-bundle.mjs. Run: node .device/gpu-tests.mjs (tests) or node .device/demo.mjs (npm start)\n');
 console.log(`.device/ is ${(size(out) / 2 ** 20).toFixed(1)} MiB`);

@@ -48,10 +48,12 @@ export function bindArguments(kernel: string, declared: readonly DeclaredParam[]
     }
     const dtype = d.kind === 'scalar' ? d.dtype : inferScalarDType(v, where);
     const num = scalarValue(v, dtype, where);
-    params.push({ name: d.name, kind: 'scalar', dtype });
+    // Integers are specialized on divisibility by 16, as Triton does: it lets GPU backends vectorize.
+    const divisibleBy16 = (dtype === 'i32' || dtype === 'i64' || dtype === 'u32') && num % 16 === 0;
+    params.push({ name: d.name, kind: 'scalar', dtype, divisibleBy16 });
     args.push({ name: d.name, kind: 'scalar', dtype, value: num });
   });
-  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? p.dtype : `${p.name}=${String(p.value)}`)).join(',');
+  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? `${p.dtype}${p.divisibleBy16 ? ':16' : ''}` : `${p.name}=${String(p.value)}`)).join(',');
   return { params, args, signature, constexprs };
 }
 

@@ -19,7 +19,7 @@ import { BUILTINS, type BuiltinArg } from './builtins.js';
 /** A kernel parameter with its launch-time kind resolved. */
 export type BoundParam =
   | { readonly name: string; readonly kind: 'ptr'; readonly pointee: DType }
-  | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType }
+  | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType; readonly divisibleBy16?: boolean }
   | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string };
 
 export interface IRGenRequest {
@@ -38,7 +38,7 @@ export function generateIR(req: IRGenRequest): Module {
     .filter((p) => p.kind !== 'constexpr')
     .map((p) => {
       const type = p.kind === 'ptr' ? blockOf(ptrElem(p.pointee)) : scalarType(p.kind === 'scalar' ? p.dtype : 'i32');
-      return { name: p.name, value: new Value(type, p.name) };
+      return { name: p.name, value: new Value(type, p.name), divisibility: p.kind === 'scalar' && p.divisibleBy16 ? 16 : undefined };
     });
   const func = new Func(req.kernelName, fparams, [], true);
   const gen = new FunctionGen(ctx, req.file, req.text, req.sf, func);

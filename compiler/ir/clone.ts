@@ -30,7 +30,7 @@ export function cloneModule(m: Module): Module {
     const params = f.params.map((p) => {
       const v = new Value(p.value.type, p.value.name);
       map.set(p.value, v);
-      return { name: p.name, value: v };
+      return { name: p.name, value: v, divisibility: p.divisibility };
     });
     const nf = new Func(f.name, params, [...f.resultTypes], f.isKernel, f.loc);
     for (const op of f.body.ops) nf.body.append(cloneOp(op, map));

@@ -68,6 +68,8 @@ export type ParamKind =
 export interface FuncParam {
   readonly name: string;
   readonly value: Value;
+  /** Known power of two dividing an integer argument (16 when specialized so), for vectorization. */
+  readonly divisibility?: number;
 }
 
 export class Func {

@@ -15,7 +15,7 @@ export function printModule(m: Module, opts: PrintOptions = {}): string {
 
 export function printFunc(f: Func, opts: PrintOptions = {}): string {
   const names = new Namer();
-  const params = f.params.map((p) => `${names.of(p.value)}: ${typeToString(p.value.type)}`).join(', ');
+  const params = f.params.map((p) => `${names.of(p.value)}: ${typeToString(p.value.type)}${p.divisibility ? ` {divisibility=${p.divisibility}}` : ''}`).join(', ');
   const ret = f.resultTypes.length ? ` -> (${f.resultTypes.map(typeToString).join(', ')})` : '';
   const lines = [`${f.isKernel ? 'kernel' : 'func'} @${f.name}(${params})${ret} {`];
   printBlockOps(f.body, 1, names, lines, opts);

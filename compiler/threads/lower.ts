@@ -10,6 +10,7 @@ import { dtypeOf, isPointer, numel } from '../ir/types.js';
 import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type UnaryOpcode } from '../ir/ops.js';
 import { type DistributedLayout, linearize, replicationMask, rowMajorStrides, tableLayout } from '../layouts/layout.js';
 import { layoutOf, usesTensorCores } from '../layouts/assign.js';
+import { computeAxisInfo, type AxisInfo } from '../analysis/axis-info.js';
 import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
@@ -50,8 +51,13 @@ const narrowOf = (d: DType): Narrow | undefined => (d === 'f16' || d === 'bf16' 
 const smemTypeOf = (t: RegType): MemType => (t === 'pred' ? 'pred8' : t);
 const valueRegType = (v: Value): RegType => (isPointer(v.type) ? 'u64' : regTypeOf(dtypeOf(v.type)));
 
-export function lowerToThreads(kernel: Func, numWarps: number): ThreadProgram {
-  return new ThreadLowering(kernel, numWarps).run();
+export interface ThreadLoweringOptions {
+  /** Use 2- and 4-wide vector loads and stores where axis info proves them aligned (PTX). */
+  readonly vectorize?: boolean;
+}
+
+export function lowerToThreads(kernel: Func, numWarps: number, options: ThreadLoweringOptions = {}): ThreadProgram {
+  return new ThreadLowering(kernel, numWarps, options).run();
 }
 
 class ThreadLowering {
@@ -64,8 +70,38 @@ class ThreadLowering {
   private smemBase!: Reg;
   private sharedBytes = 0;
 
-  constructor(private readonly kernel: Func, numWarps: number) {
+  private readonly axis: Map<Value, AxisInfo> | undefined;
+
+  constructor(private readonly kernel: Func, numWarps: number, options: ThreadLoweringOptions) {
     this.threads = 32 * numWarps;
+    this.axis = options.vectorize ? computeAxisInfo(kernel) : undefined;
+  }
+
+  /**
+   * How many consecutive registers of a load or store through `ptr` form one aligned vector access:
+   * the layout must hold them as consecutive elements of the last axis, and axis info must prove the
+   * addresses contiguous and aligned and the mask constant across them. 1 when nothing is proven.
+   */
+  private vectorWidth(ptr: Value, mask: Value | undefined, bytes: number): number {
+    const info = this.axis?.get(ptr);
+    const r = ptr.type.shape.length;
+    if (!info || r === 0 || bytes === 1) return 1;
+    const last = r - 1;
+    let w = Math.min(16 / bytes, 4, info.contiguity[last]!, Math.floor(info.divisibility[last]! / bytes));
+    if (mask) w = Math.min(w, this.axis!.get(mask)?.constancy[last] ?? 1);
+    const l = layoutOf(ptr, this.threads);
+    const fits = (w: number): boolean => {
+      if (l.regs % w) return false;
+      for (let t = 0; t < l.threads; t++)
+        for (let k = 0; k < l.regs; k += w) {
+          const e = l.table[t * l.regs + k]!;
+          if (e % w) return false;
+          for (let i = 1; i < w; i++) if (l.table[t * l.regs + k + i] !== e + i) return false;
+        }
+      return true;
+    };
+    while (w > 1 && !fits(w)) w /= 2;
+    return Math.max(1, 2 ** Math.floor(Math.log2(Math.max(1, w))));
   }
 
   run(): ThreadProgram {
@@ -452,12 +488,17 @@ class ThreadLowering {
     const other = hasOther ? this.get(op.operands[hasMask ? 2 : 1]!).regs : undefined;
     const d = dtypeOf(op.result.type);
     const t = regTypeOf(d), mem = memTypeOf(d);
-    this.define(op.result, ptr.map((p, i) => {
+    const dsts = ptr.map((_, i) => {
       const dst = this.tb.reg(t);
       if (mask) this.tb.emit({ op: 'mov', dst, src: other ? other[i]! : imm(0, t) });
-      this.tb.emit({ op: 'ld', space: 'global', mem, dst, addr: p, offset: 0, pred: mask?.[i] });
       return dst;
-    }));
+    });
+    const w = this.vectorWidth(op.operands[0]!, hasMask ? op.operands[1] : undefined, DTYPE_INFO[d].bytes);
+    for (let i = 0; i < ptr.length; i += w) {
+      if (w === 1) this.tb.emit({ op: 'ld', space: 'global', mem, dst: dsts[i]!, addr: ptr[i]!, offset: 0, pred: mask?.[i] });
+      else this.tb.emit({ op: 'ldv', mem, dsts: dsts.slice(i, i + w), addr: ptr[i]!, pred: mask?.[i] });
+    }
+    this.define(op.result, dsts);
   }
 
   private store(op: Op): void {
@@ -469,9 +510,12 @@ class ThreadLowering {
     // Elements held by several threads are written once, by their owner.
     const owner = this.ownerPredicate(ptr.layout);
     const results: Reg[] = [];
+    const w = atomic ? 1 : this.vectorWidth(op.operands[0]!, op.attrs['hasMask'] === true ? op.operands[2] : undefined, DTYPE_INFO[d].bytes);
     ptr.regs.forEach((p, i) => {
+      if (i % w) return;
       let pred = mask?.[i];
       if (owner) pred = pred ? this.tb.binary('and', pred, owner) : owner;
+      if (w > 1) return this.tb.emit({ op: 'stv', mem, srcs: val.slice(i, i + w), addr: p, pred });
       if (atomic) {
         if (d !== 'f32' && d !== 'i32' && d !== 'u32' && d !== 'f64' && d !== 'i64') this.fail(op, `atomicAdd on ${d} is not supported by the GPU backends`);
         const dst = this.tb.reg(regTypeOf(d));

@@ -46,6 +46,9 @@ export type Instr =
   | { readonly op: 'mma'; readonly type: 'f16' | 'bf16'; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly b: readonly Reg[]; readonly c: readonly Reg[] }
   | { readonly op: 'ld'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   | { readonly op: 'st'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly src: Src; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
+  /** A vector access of `regs.length` (2 or 4) consecutive elements at one aligned address. */
+  | { readonly op: 'ldv'; readonly mem: MemType; readonly dsts: readonly Reg[]; readonly addr: Reg; readonly pred?: Reg }
+  | { readonly op: 'stv'; readonly mem: MemType; readonly srcs: readonly Reg[]; readonly addr: Reg; readonly pred?: Reg }
   | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
   | { readonly op: 'bar' }
   /** dst = src of the lane whose index differs from this one's by xor `laneMask` (a whole warp takes part). */

@@ -162,6 +162,20 @@ class CtaSimulator {
         if (i.space === 'shared') return this.each(active, i.pred, (t) => this.sharedStore(i.mem, a[t]! + i.offset, this.v(i.src, t), t));
         return this.each(active, i.pred, (t) => void this.globalAccess('store', i.mem, a[t]! + i.offset, this.v(i.src, t)));
       }
+      case 'ldv': case 'stv': {
+        const a = this.r(i.addr);
+        const regs = (i.op === 'ldv' ? i.dsts : i.srcs).map((r) => this.r(r));
+        const bytes = MEM_BYTES[i.mem];
+        return this.each(active, i.pred, (t) => {
+          const base = a[t]!;
+          const off = base - (Math.round(base / ADDR_SCALE)) * ADDR_SCALE;
+          if (off % (bytes * regs.length) !== 0) throw new SimulationError(`misaligned ${regs.length}-wide vector ${i.op === 'ldv' ? 'load' : 'store'} of ${i.mem} at byte ${off}`);
+          regs.forEach((reg, k) => {
+            if (i.op === 'ldv') reg[t] = this.globalAccess('load', i.mem, base + k * bytes);
+            else this.globalAccess('store', i.mem, base + k * bytes, reg[t]!);
+          });
+        });
+      }
       case 'atom_add': {
         const d = this.r(i.dst), a = this.r(i.addr);
         const round = wrap(i.dst.type);

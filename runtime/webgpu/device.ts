@@ -30,6 +30,8 @@ export interface WebGpuKernelArtifact {
   readonly layout: GPUBindGroupLayout;
   /** Errors of the shader module's compilation, when there are any (resolved asynchronously). */
   readonly compileErrors: Promise<string | undefined>;
+  /** The shader module and pipeline layout, held as long as the pipeline (see `retainUntilDone`). */
+  readonly keep: readonly unknown[];
 }
 
 export const wgslArtifactKey = (f16: boolean, numWarps: number): string => `wgsl:${f16 ? 'f16' : 'nof16'}:${numWarps}`;
@@ -112,8 +114,9 @@ export class WebGpuDevice implements Device {
     dev.pushErrorScope('validation');
     const module = dev.createShaderModule({ code: wgsl.wgsl, label: kernel.name });
     const layout = dev.createBindGroupLayout({ entries, label: kernel.name });
+    const pipelineLayout = dev.createPipelineLayout({ bindGroupLayouts: [layout] });
     const pipeline = dev.createComputePipeline({
-      layout: dev.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: pipelineLayout,
       compute: { module, entryPoint: wgsl.entry },
       label: kernel.name,
     });
@@ -124,7 +127,7 @@ export class WebGpuDevice implements Device {
       return errs.map((m) => `${kernel.name}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`).join('\n');
     });
     this.track(dev.popErrorScope(), `compiling ${what}`, compileErrors);
-    const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors };
+    const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors, keep: [module, pipelineLayout] };
     kernel.artifacts.set(key, art);
     return art;
   }
@@ -214,12 +217,26 @@ export class WebGpuDevice implements Device {
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
       pass.end();
-      dev.queue.submit([enc.finish()]);
+      const commands = enc.finish();
+      dev.queue.submit([commands]);
       this.track(dev.popErrorScope(), `launching ${what}`, art.compileErrors);
+      this.retainUntilDone([bindGroup, enc, pass, commands], temporaries.splice(0));
     } finally {
-      // Destroying after submit is safe: WebGPU frees the memory once the submitted work is done.
-      for (const b of temporaries) b.destroy();
+      for (const b of temporaries) b.destroy(); // only when the launch failed before submitting
     }
+  }
+
+  /**
+   * Keeps the JavaScript objects of a submitted launch reachable until the GPU has finished it, then
+   * destroys its temporary buffers: Dawn's node bindings are suspected of crashing the process
+   * (mutex/futex aborts) when such objects are garbage-collected while their work is in flight.
+   */
+  private retainUntilDone(objects: readonly unknown[], temporaries: readonly GPUBuffer[]): void {
+    const held = { objects, temporaries };
+    void this.context.device.queue.onSubmittedWorkDone().then(() => {
+      for (const b of held.temporaries) b.destroy();
+      held.objects = [];
+    });
   }
 
   /**

@@ -51,7 +51,7 @@ export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
   stage('layouts', () => assignLayouts(kernel, options.numWarps));
   stage('insert-conversions', () => insertLayoutConversions(kernel, options.numWarps));
   stage('remove-conversions', () => removeLayoutConversions(kernel));
-  const program = lowerToThreads(kernel, options.numWarps);
+  const program = lowerToThreads(kernel, options.numWarps, { vectorize: true });
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
   const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80' });
   emitDump(kernel.name, 'ptx', ptx, options.dump);

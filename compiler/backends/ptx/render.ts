@@ -150,6 +150,26 @@ class PtxRenderer {
         return L(`mma.sync.aligned.m16n8k16.row.col.f32.${i.type}.${i.type}.f32 ${regs(i.d)}, ${regs(i.a)}, ${regs(i.b)}, ${regs(i.c)};`);
       }
       case 'ld': return this.load(i.space, i.mem, i.dst, this.address(i.addr, i.offset), i.pred, ind);
+      case 'ldv': {
+        const g = i.pred ? `@${this.reg(i.pred)} ` : '';
+        const half = i.mem === 'f16' || i.mem === 'bf16';
+        if (!half) return L(`${g}ld.global.v${i.dsts.length}.${i.mem} {${i.dsts.map((r) => this.reg(r)).join(', ')}}, [${this.reg(i.addr)}];`);
+        const hs = i.dsts.map(() => this.temp('h'));
+        L(`${g}ld.global.v${i.dsts.length}.b16 {${hs.join(', ')}}, [${this.reg(i.addr)}];`);
+        i.dsts.forEach((r, k) => this.widenHalf(i.mem as 'f16' | 'bf16', hs[k]!, this.reg(r), g, ind));
+        return;
+      }
+      case 'stv': {
+        const g = i.pred ? `@${this.reg(i.pred)} ` : '';
+        const half = i.mem === 'f16' || i.mem === 'bf16';
+        if (!half) return L(`${g}st.global.v${i.srcs.length}.${i.mem} [${this.reg(i.addr)}], {${i.srcs.map((r) => this.reg(r)).join(', ')}};`);
+        const hs = i.srcs.map((r) => {
+          const h = this.temp('h');
+          L(`cvt.rn.${i.mem}.f32 ${h}, ${this.reg(r)};`);
+          return h;
+        });
+        return L(`${g}st.global.v${i.srcs.length}.b16 [${this.reg(i.addr)}], {${hs.join(', ')}};`);
+      }
       case 'st': return this.store(i.space, i.mem, i.src, this.address(i.addr, i.offset), i.pred, ind);
       case 'atom_add': {
         const g = i.pred ? `@${this.reg(i.pred)} ` : '';
@@ -261,17 +281,10 @@ class PtxRenderer {
     const L = (s: string): void => void this.lines.push(`${ind}${g}${s}`);
     const d = this.reg(dst);
     switch (mem) {
-      case 'f16': {
+      case 'f16': case 'bf16': {
         const h = this.temp('h');
         L(`ld.${space}.b16 ${h}, ${addr};`);
-        return L(`cvt.f32.f16 ${d}, ${h};`);
-      }
-      case 'bf16': {
-        const h = this.temp('h'), r = this.temp('r');
-        L(`ld.${space}.b16 ${h}, ${addr};`);
-        L(`cvt.u32.u16 ${r}, ${h};`);
-        L(`shl.b32 ${r}, ${r}, 16;`);
-        return L(`mov.b32 ${d}, ${r};`);
+        return this.widenHalf(mem, h, d, g, ind);
       }
       case 'pred8': {
         const r = this.temp('r');
@@ -280,6 +293,13 @@ class PtxRenderer {
       }
       default: return L(`ld.${space}.${mem} ${d}, ${addr};`);
     }
+  }
+
+  /** An f16 or bf16 value in a 16-bit register widened to f32 (bf16: its bits shifted into the top half). */
+  private widenHalf(mem: 'f16' | 'bf16', h: string, d: string, guard: string, ind: string): void {
+    if (mem === 'f16') return void this.lines.push(`${ind}${guard}cvt.f32.f16 ${d}, ${h};`);
+    const r = this.temp('r');
+    this.lines.push(`${ind}${guard}cvt.u32.u16 ${r}, ${h};`, `${ind}${guard}shl.b32 ${r}, ${r}, 16;`, `${ind}${guard}mov.b32 ${d}, ${r};`);
   }
 
   private store(space: 'global' | 'shared', mem: MemType, src: Src, addr: string, pred: Reg | undefined, ind: string): void {

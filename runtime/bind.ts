@@ -49,11 +49,13 @@ export function bindArguments(kernel: string, declared: readonly DeclaredParam[]
     const dtype = d.kind === 'scalar' ? d.dtype : inferScalarDType(v, where);
     const num = scalarValue(v, dtype, where);
     // Integers are specialized on divisibility by 16, as Triton does: it lets GPU backends vectorize.
-    const divisibleBy16 = (dtype === 'i32' || dtype === 'i64' || dtype === 'u32') && num % 16 === 0;
-    params.push({ name: d.name, kind: 'scalar', dtype, divisibleBy16 });
+    const isInt = dtype === 'i32' || dtype === 'i64' || dtype === 'u32';
+    const divisibleBy16 = isInt && num % 16 === 0;
+    const equalsOne = isInt && num === 1; // also as Triton: 1 (a unit stride) is baked in
+    params.push({ name: d.name, kind: 'scalar', dtype, divisibleBy16, equalsOne });
     args.push({ name: d.name, kind: 'scalar', dtype, value: num });
   });
-  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? `${p.dtype}${p.divisibleBy16 ? ':16' : ''}` : `${p.name}=${String(p.value)}`)).join(',');
+  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? `${p.dtype}${p.divisibleBy16 ? ':16' : p.equalsOne ? '=1' : ''}` : `${p.name}=${String(p.value)}`)).join(',');
   return { params, args, signature, constexprs };
 }
 

@@ -269,7 +269,7 @@ const CASES: Case[] = [
   },
   {
     title: 'store through a non-pointer',
-    run: () => storeNonPtr.launch({ grid: 1, device: cpu }, f32(1), 1),
+    run: () => storeNonPtr.launch({ grid: 1, device: cpu }, f32(1), 7), // not 1: a 1 is specialized into the constant 1
     kernel: 'storeNonPtr', markers: ['@E-store-nonptr'], token: 'n, 1)',
     // what came: an i32 scalar (not 'a block value')
     reason: ['tl.store needs a pointer', /i32/],

@@ -881,8 +881,8 @@ describe.each(testDevices())('on %s', (device) => {
       const n = 70, B = 16;
       const x = randF32(n);
       const variantsBefore = runtimeIf.cacheSize; // variants for other devices are cached too
-      // 1 and 3 are both not multiples of 16 (integers are specialized on divisibility by 16 only).
-      for (const flag of [1, 3, 0]) {
+      // Integers are specialized on divisibility by 16 and on being 1, never on other values.
+      for (const flag of [3, 5, 0]) {
         const out = new Float32Array(n);
         runtimeIf.launch({ grid: cdiv(n, B), device }, x, out, n, flag, B);
         for (let i = 0; i < n; i++) {
@@ -891,7 +891,7 @@ describe.each(testDevices())('on %s', (device) => {
           expect(out[i]).toBe(f32(y * (pid % 2 === 1 ? 10 : -1)));
         }
       }
-      // The flag is a runtime value: 1 and 3 share a variant; 0 (a multiple of 16) adds one.
+      // The flag is a runtime value: 3 and 5 share a variant; 0 (a multiple of 16) adds one.
       expect(runtimeIf.cacheSize - variantsBefore).toBe(2);
     });
 

@@ -19,7 +19,7 @@ import { BUILTINS, type BuiltinArg } from './builtins.js';
 /** A kernel parameter with its launch-time kind resolved. */
 export type BoundParam =
   | { readonly name: string; readonly kind: 'ptr'; readonly pointee: DType }
-  | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType; readonly divisibleBy16?: boolean }
+  | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType; readonly divisibleBy16?: boolean; readonly equalsOne?: boolean }
   | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string };
 
 export interface IRGenRequest {
@@ -47,7 +47,9 @@ export function generateIR(req: IRGenRequest): Module {
     const operand: Operand =
       p.kind === 'constexpr'
         ? typeof p.value === 'string' ? (isDTypeName(p.value) ? { kind: 'dtype', dtype: p.value } : { kind: 'string', value: p.value }) : constOp(p.value)
-        : valueOp(fparams.find((f) => f.name === p.name)!.value);
+        : p.kind === 'scalar' && p.equalsOne
+          ? constOp(1) // specialized: a stride of 1 makes accesses provably contiguous
+          : valueOp(fparams.find((f) => f.name === p.name)!.value);
     gen.scope.declare(p.name, new Binding(operand, true, p.name));
   }
   gen.run(req.fn);

@@ -13,6 +13,8 @@ export interface DistributedLayout {
   readonly regs: number;
   /** table[t * regs + k] = element held by thread t in register k. */
   readonly table: Int32Array;
+  /** For the mma dot-operand layouts: which operand, of which tiling (see mma.ts). */
+  readonly dotOperand?: { readonly which: 'A' | 'B'; readonly tiling: import('./mma.js').MmaTiling };
 }
 
 export interface BlockedParams {

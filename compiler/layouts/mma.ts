@@ -52,22 +52,24 @@ export function mmaAccumulatorLayout(m: MmaTiling): DistributedLayout {
 /** The A operand fragments [M, K]: register ((tm · kSteps + ks) · 8 + i) holds element i of a 16×16 tile. */
 export function mmaOperandALayout(m: MmaTiling): DistributedLayout {
   const regs = m.tilesM * m.kSteps * 8;
-  return tableLayout(`dot_op<A, parent=mma ${m.wm}x${m.wn}>`, [m.M, m.K], 32 * m.numWarps, regs, (t, k) => {
+  return withOperand('A', m, tableLayout(`dot_op<A, parent=mma ${m.wm}x${m.wn}>`, [m.M, m.K], 32 * m.numWarps, regs, (t, k) => {
     const { g, q } = lane(t), { wM } = warpTile(t, m);
     const i = k % 8, ks = Math.floor(k / 8) % m.kSteps, tm = Math.floor(k / 8 / m.kSteps);
     const row = (tm * m.wm + wM) * MMA_M + g + (i % 4 >= 2 ? 8 : 0);
     const col = ks * MMA_K + 2 * q + (i & 1) + (i >= 4 ? 8 : 0);
     return row * m.K + col;
-  });
+  }));
 }
+
+const withOperand = (which: 'A' | 'B', tiling: MmaTiling, l: DistributedLayout): DistributedLayout => ({ ...l, dotOperand: { which, tiling } });
 
 /** The B operand fragments [K, N]: register ((tn · kSteps + ks) · 4 + i) holds element i of a 16×8 tile. */
 export function mmaOperandBLayout(m: MmaTiling): DistributedLayout {
   const regs = m.tilesN * m.kSteps * 4;
-  return tableLayout(`dot_op<B, parent=mma ${m.wm}x${m.wn}>`, [m.K, m.N], 32 * m.numWarps, regs, (t, k) => {
+  return withOperand('B', m, tableLayout(`dot_op<B, parent=mma ${m.wm}x${m.wn}>`, [m.K, m.N], 32 * m.numWarps, regs, (t, k) => {
     const { g, q } = lane(t), { wN } = warpTile(t, m);
     const i = k % 4, ks = Math.floor(k / 4) % m.kSteps, tn = Math.floor(k / 4 / m.kSteps);
     const krow = ks * MMA_K + 2 * q + (i & 1) + (i >= 2 ? 8 : 0);
     return krow * m.N + (tn * m.wn + wN) * MMA_N + g;
-  });
+  }));
 }

@@ -12,6 +12,7 @@ import { type DistributedLayout, linearize, replicationMask, rowMajorStrides, ta
 import { layoutOf, usesTensorCores } from '../layouts/assign.js';
 import { computeAxisInfo, type AxisInfo } from '../analysis/axis-info.js';
 import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
+import { swizzledLayout, describeShared, type SharedLayout } from '../layouts/shared.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
 } from './thread-ir.js';
@@ -19,6 +20,8 @@ import {
 interface Lowered {
   readonly layout: DistributedLayout;
   readonly regs: readonly Reg[];
+  /** Dot-operand fragments loaded by ldmatrix: each register packs two f16/bf16 elements. */
+  readonly packed?: boolean;
 }
 
 export class ThreadLoweringError extends Error {}
@@ -300,8 +303,12 @@ class ThreadLowering {
         const idx = (e: number): number => dst.reduce((acc, n, d) => acc + (src[d] === 1 ? 0 : (Math.floor(e / ds[d]!) % n) * ss[d]!), 0);
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), idx, 'broadcast'));
       }
-      case 'convert_layout':
+      case 'convert_layout': {
+        const dst = layoutOf(op.result, this.threads);
+        const d = dtypeOf(op.result.type);
+        if (dst.dotOperand && (d === 'f16' || d === 'bf16')) return void this.env.set(op.result, this.ldmatrixOperand(this.get(op.operands[0]!), dst, d));
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, `convert_layout to ${op.attrs['layout']}`));
+      }
       case 'expand_dims': case 'reshape':
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, op.opcode));
       case 'trans': {
@@ -594,6 +601,66 @@ class ThreadLowering {
     this.define(op.result, out);
   }
 
+  /**
+   * A dot operand into its mma fragments through a swizzled shared tile: every thread stores its
+   * elements as 16-bit values at their swizzled places, then each warp reads its fragments with ldmatrix
+   * (x4 for A; x2.trans for B, whose tile is stored k-major), packed two elements per register.
+   */
+  private ldmatrixOperand(src: Lowered, dst: DistributedLayout, half: 'f16' | 'bf16'): Lowered {
+    const { which, tiling: m } = dst.dotOperand!;
+    const [rows, cols] = dst.shape as [number, number];
+    const sh = swizzledLayout(rows, cols, 2);
+    this.reserveShared(rows * cols * 2);
+    this.tb.emit({ op: 'comment', text: `dot operand ${which} to mma fragments: ${describeShared(sh)} and ldmatrix` });
+    // Store every element at its swizzled place.
+    const sl = src.layout;
+    const rowOf = this.linear(sl, (t, k) => Math.floor(sl.table[t * sl.regs + k]! / cols), 'a shared tile row');
+    const colOf = this.linear(sl, (t, k) => sl.table[t * sl.regs + k]! % cols, 'a shared tile column');
+    const owner = this.ownerPredicate(sl);
+    this.tb.emit({ op: 'bar' });
+    src.regs.forEach((r, k) => {
+      const addr = this.swizzledAddress(sh, this.tidTerm(rowOf.tidBit), rowOf.regConst[k]!, this.tidTerm(colOf.tidBit), colOf.regConst[k]!);
+      this.tb.emit({ op: 'st', space: 'shared', mem: half, src: r, addr, offset: 0, pred: owner });
+    });
+    this.tb.emit({ op: 'bar' });
+    // Each lane gives the address of one 16-byte row of an 8×8 matrix.
+    const lane = (t: number): number => t % 32, warp = (t: number): number => Math.floor(t / 32);
+    const steps: Array<[number, number]> = [];
+    const tiles = which === 'A' ? m.tilesM : m.tilesN;
+    for (let tile = 0; tile < tiles; tile++) for (let ks = 0; ks < m.kSteps; ks++) steps.push([tile, ks]);
+    const rowFn = (t: number, j: number): number => {
+      const [tile, ks] = steps[j]!;
+      return which === 'A' ? (tile * m.wm + (warp(t) % m.wm)) * 16 + (lane(t) % 16) : ks * 16 + (lane(t) % 16);
+    };
+    const colFn = (t: number, j: number): number => {
+      const [tile, ks] = steps[j]!;
+      return which === 'A' ? ks * 16 + (lane(t) >> 4) * 8 : (tile * m.wn + (Math.floor(warp(t) / m.wm) % m.wn)) * 8;
+    };
+    const rowF = linearize(this.threads, steps.length, rowFn), colF = linearize(this.threads, steps.length, colFn);
+    if (!rowF || !colF) throw new ThreadLoweringError('internal: ldmatrix addresses are not linear in the thread id');
+    const regs: Reg[] = [];
+    steps.forEach((_, j) => {
+      const addr = this.swizzledAddress(sh, this.tidTerm(rowF.tidBit), rowF.regConst[j]!, this.tidTerm(colF.tidBit), colF.regConst[j]!);
+      const dsts = Array.from({ length: which === 'A' ? 4 : 2 }, () => this.tb.reg('u32'));
+      this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' });
+      regs.push(...dsts);
+    });
+    return { layout: dst, regs, packed: true };
+  }
+
+  /** smem base + 2 · offset of (row, col) in a swizzled tile of 16-bit elements; row and col are a thread term plus a constant. */
+  private swizzledAddress(sh: SharedLayout, rowT: Reg, rowC: number, colT: Reg, colC: number): Reg {
+    const tb = this.tb;
+    const row = rowC ? tb.binary('add', rowT, imm(rowC, 'u32')) : rowT;
+    const col = colC ? tb.binary('add', colT, imm(colC, 'u32')) : colT;
+    const log2 = (x: number): number => Math.log2(x);
+    const phase = tb.binary('and', tb.binary('shr', row, imm(log2(sh.perPhase), 'u32')), imm(sh.maxPhase - 1, 'u32'));
+    const chunk = tb.binary('xor', tb.binary('shr', col, imm(log2(sh.vec), 'u32')), phase);
+    const within = tb.binary('and', col, imm(sh.vec - 1, 'u32'));
+    const off = tb.binary('add', tb.binary('add', tb.binary('shl', row, imm(log2(sh.cols), 'u32')), tb.binary('shl', chunk, imm(log2(sh.vec), 'u32'))), within);
+    return tb.binary('add', this.smemBase, tb.binary('shl', off, imm(1, 'u32')));
+  }
+
   /** dot on tensor cores: operands gathered into their mma fragment layouts, packed in pairs, one mma per 16×8×16 step. */
   private dotMma(op: Op): void {
     const [aV, bV, cV] = op.operands as [Value, Value, Value];
@@ -603,8 +670,9 @@ class ThreadLowering {
     const m = mmaTiling(M, N, K, this.threads / 32);
     const dl = layoutOf(op.result, this.threads);
     this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (mma.sync.m16n8k16.${half}, warps ${m.wm}x${m.wn})` });
-    const a = this.gather(this.get(aV), mmaOperandALayout(m), (e) => e, 'dot operand A');
-    const b = this.gather(this.get(bV), mmaOperandBLayout(m), (e) => e, 'dot operand B');
+    const aL = this.get(aV), bL = this.get(bV);
+    const a = aL.packed ? [...aL.regs] : this.gather(aL, mmaOperandALayout(m), (e) => e, 'dot operand A');
+    const b = bL.packed ? [...bL.regs] : this.gather(bL, mmaOperandBLayout(m), (e) => e, 'dot operand B');
     const acc = this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
     const pack = (lo: Reg, hi: Reg): Reg => {
       const dst = this.tb.reg('u32');
@@ -612,10 +680,12 @@ class ThreadLowering {
       return dst;
     };
     const aFrag = (tm: number, ks: number): Reg[] => {
+      if (aL.packed) return a.slice((tm * m.kSteps + ks) * 4, (tm * m.kSteps + ks) * 4 + 4);
       const base = (tm * m.kSteps + ks) * 8;
       return [0, 2, 4, 6].map((i) => pack(a[base + i]!, a[base + i + 1]!));
     };
     const bFrag = (tn: number, ks: number): Reg[] => {
+      if (bL.packed) return b.slice((tn * m.kSteps + ks) * 2, (tn * m.kSteps + ks) * 2 + 2);
       const base = (tn * m.kSteps + ks) * 4;
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
     };

@@ -51,6 +51,11 @@ export type Instr =
   | { readonly op: 'stv'; readonly mem: MemType; readonly srcs: readonly Reg[]; readonly addr: Reg; readonly pred?: Reg }
   | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
   | { readonly op: 'bar' }
+  /**
+   * ldmatrix.sync.aligned.m8n8.x{1,2,4}.shared.b16: lanes 8i..8i+7 give the row addresses of 8×8 matrix i;
+   * dsts[i] receives this lane's two 16-bit elements of matrix i (transposed with `trans`).
+   */
+  | { readonly op: 'ldmatrix'; readonly dsts: readonly Reg[]; readonly addr: Reg; readonly trans: boolean }
   /** dst = src of the lane whose index differs from this one's by xor `laneMask` (a whole warp takes part). */
   | { readonly op: 'shfl_bfly'; readonly dst: Reg; readonly src: Reg; readonly laneMask: number }
   /** Stops the kernel with an error when `cond` is false in any thread. */

@@ -152,6 +152,7 @@ class CtaSimulator {
         return this.each(active, undefined, (t) => (d[t] = (bits(lo[t]!) | (bits(hi[t]!) << 16)) >>> 0));
       }
       case 'mma': return this.mma(i, active);
+      case 'ldmatrix': return this.ldmatrix(i, active);
       case 'ld': {
         const d = this.r(i.dst), a = this.r(i.addr);
         if (i.space === 'shared') return this.each(active, i.pred, (t) => (d[t] = this.sharedLoad(i.mem, a[t]! + i.offset, t)));
@@ -249,6 +250,26 @@ class CtaSimulator {
     }
   }
 
+  /** ldmatrix.m8n8: lanes 8i..8i+7 address the rows of matrix i; each lane gets two 16-bit elements of each. */
+  private ldmatrix(i: Extract<Instr, { op: 'ldmatrix' }>, active: Uint8Array): void {
+    const a = this.r(i.addr);
+    const d = i.dsts.map((r) => this.r(r));
+    for (let w = 0; w < this.T / 32; w++) {
+      const mats = i.dsts.map((_, m) => Array.from({ length: 8 }, (_, row) => {
+        const t = w * 32 + m * 8 + row;
+        if (!active[t]) throw new SimulationError('ldmatrix with inactive lanes');
+        const addr = a[t]!;
+        if (addr % 16 !== 0) throw new SimulationError(`ldmatrix row address ${addr} is not 16-byte aligned`);
+        return Array.from({ length: 8 }, (_, c) => this.sharedLoad('u16', addr + 2 * c, t));
+      }));
+      for (let l = 0; l < 32; l++)
+        mats.forEach((mat, m) => {
+          const [r0, c0, r1, c1] = i.trans ? [2 * (l % 4), l >> 2, 2 * (l % 4) + 1, l >> 2] : [l >> 2, 2 * (l % 4), l >> 2, 2 * (l % 4) + 1];
+          d[m]![w * 32 + l] = (mat[r0]![c0]! | (mat[r1]![c1]! << 16)) >>> 0;
+        });
+    }
+  }
+
   private globalAccess(kind: 'load' | 'store', mem: MemType, addr: number, value = 0): number {
     const ai = Math.round(addr / ADDR_SCALE) - 1;
     const arg = this.args[ai];
@@ -269,8 +290,8 @@ class CtaSimulator {
     if (addr % bytes !== 0) throw new SimulationError(`misaligned shared memory access of ${bytes} bytes at ${addr}`);
   }
 
-  private sharedLoad(mem: MemType, addr: number, t: number): number {
-    const bytes = MEM_BYTES[mem];
+  private sharedLoad(mem: MemType | 'u16', addr: number, t: number): number {
+    const bytes = mem === 'u16' ? 2 : MEM_BYTES[mem];
     this.checkShared(addr, bytes);
     for (let w = addr; w < addr + bytes; w++) {
       if (this.writeEpoch[w] === this.epoch && this.writer[w] !== t)
@@ -289,6 +310,9 @@ class CtaSimulator {
       case 's64': return Number(dv.getBigInt64(addr, true));
       case 'u64': return Number(dv.getBigUint64(addr, true));
       case 'pred8': return dv.getUint8(addr) ? 1 : 0;
+      case 'f16': return f16BitsToNumber(dv.getUint16(addr, true));
+      case 'bf16': return bf16BitsToNumber(dv.getUint16(addr, true));
+      case 'u16': return dv.getUint16(addr, true);
       default: throw new SimulationError(`shared load of ${mem} is not simulated`);
     }
   }
@@ -313,6 +337,8 @@ class CtaSimulator {
       case 's64': return dv.setBigInt64(addr, BigInt(Math.trunc(x)), true);
       case 'u64': return dv.setBigUint64(addr, BigInt(Math.trunc(x)), true);
       case 'pred8': return dv.setUint8(addr, x ? 1 : 0);
+      case 'f16': return dv.setUint16(addr, numberToF16Bits(x), true);
+      case 'bf16': return dv.setUint16(addr, numberToBF16Bits(x), true);
       default: throw new SimulationError(`shared store of ${mem} is not simulated`);
     }
   }

@@ -177,6 +177,8 @@ class PtxRenderer {
         return L(`${g}atom.global.add.${t} ${this.reg(i.dst)}, [${this.reg(i.addr)}], ${this.inReg(i.src, ind)};`);
       }
       case 'bar': return L('bar.sync 0;');
+      case 'ldmatrix':
+        return L(`ldmatrix.sync.aligned.m8n8.x${i.dsts.length}${i.trans ? '.trans' : ''}.shared.b16 {${i.dsts.map((r) => this.reg(r)).join(', ')}}, [${this.reg(i.addr)}];`);
       case 'shfl_bfly': return L(`shfl.sync.bfly.b32 ${this.reg(i.dst)}, ${this.reg(i.src)}, ${i.laneMask}, 31, -1;`);
       case 'trap_unless': return L(`@!${this.reg(i.cond)} trap;`);
       case 'for': {

@@ -48,7 +48,11 @@ export function timeSampleKernels(dev: CudaDevice, time: Timer): KernelTiming[] 
   {
     const M = 1024, N = 1024, K = 1024;
     const a = upload('f16', M * K), b = upload('f16', K * N), c = dev.alloc('f32', M * N);
-    measure('matmul', `${M}x${K}x${N} f16 (mma.sync)`, () => matmul.launch({ grid: [M / 32, N / 32], device: dev }, a, b, c, M, N, K, K, 1, N, 1, N, 1, 32, 32, 16), tflops(2 * M * N * K));
+    measure('matmul', `${M}x${K}x${N} f16, 32x32x16 tiles`, () => matmul.launch({ grid: [M / 32, N / 32], device: dev }, a, b, c, M, N, K, K, 1, N, 1, N, 1, 32, 32, 16), tflops(2 * M * N * K));
+    measure('matmul', `${M}x${K}x${N} f16, 64x64x32 tiles`, () => matmul.launch({ grid: [M / 64, N / 64], device: dev }, a, b, c, M, N, K, K, 1, N, 1, N, 1, 64, 64, 32), tflops(2 * M * N * K));
+    const M2 = 4096;
+    const a2 = upload('f16', M2 * M2), b2 = upload('f16', M2 * M2), c2 = dev.alloc('f32', M2 * M2);
+    measure('matmul', `${M2}x${M2}x${M2} f16, 128x128x32 tiles, 8 warps`, () => matmul.launch({ grid: [M2 / 128, M2 / 128], numWarps: 8, device: dev }, a2, b2, c2, M2, M2, M2, M2, 1, M2, 1, M2, 1, 128, 128, 32), tflops(2 * M2 ** 3));
   }
   {
     const B = 1, H = 8, N = 1024, D = 64;

@@ -7,3 +7,6 @@ export { hostBuffer, type HostBuffer, type DeviceBuffer, type BufferArg } from '
 export { toHost, fromHost, allocateHost, type TypedArray } from './runtime/storage.js';
 export { getDevice, defaultDevice, type Device, type DeviceName } from './runtime/device.js';
 export type { DType } from './compiler/ir/dtype.js';
+// The op layer.
+export { Tensor, defaultTensorDevice, type TensorOptions, type TensorDevice } from './ops/tensor.js';
+export { PoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PoPEOptions, type PosEmb, type FlashOptions } from './ops/pope.js';

@@ -1,0 +1,184 @@
+// PoPE (polar coordinate positional embeddings) with the API of PoPE-pytorch in TypeScript idiom,
+// backed by the JIT-compiled kernels on the tensors' device. Frequencies follow PoPE-pytorch:
+// inv_freq[c] = theta^(-c/dim) for c < dim (kept in f32, as its buffer is), freqs[n, c] = (pos[n] +
+// offset)·inv_freq[c] computed in float64 on the host (never in the tensors' low precision).
+import type { DType } from '../compiler/ir/dtype.js';
+import { Tensor, type TensorDevice, defaultTensorDevice } from './tensor.js';
+import { clampKernel } from '../kernels/elementwise.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, type Shape4, type Strides4 } from './pope-kernels.js';
+import type { Magnitude } from '../kernels/pope-math.js';
+
+export interface PoPEOptions {
+  readonly heads: number;
+  readonly theta?: number;
+  /** Initialize the key phase bias uniformly in [-2π, 0] (else zeros). */
+  readonly biasUniformInit?: boolean;
+  /** Custom inverse frequencies, one per rotated dimension. */
+  readonly invFreqs?: ArrayLike<number>;
+  readonly device?: TensorDevice;
+  readonly seed?: number;
+}
+
+export interface PosEmb {
+  /** [N, dim] phases (f32). */
+  readonly freqs: Tensor;
+  /** [heads, dim] key phase bias, clamped to [-2π, 0]. */
+  readonly bias: Tensor;
+}
+
+const TWO_PI = 2 * Math.PI;
+
+function positiveInt(x: unknown, name: string): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new TypeError(`${name} must be a positive integer, got ${String(x)}`);
+  return x;
+}
+
+export class PoPE {
+  readonly dim: number;
+  readonly heads: number;
+  readonly invFreqs: Float64Array;
+  /** The raw bias parameter [heads, dim]; forward() returns it clamped. */
+  readonly rawBias: Tensor;
+  readonly device: TensorDevice;
+
+  constructor(dim: number, options: PoPEOptions) {
+    this.dim = positiveInt(dim, 'PoPE dim');
+    this.heads = positiveInt(options?.heads, 'PoPE options.heads');
+    this.device = options.device ?? defaultTensorDevice();
+    const theta = options.theta ?? 10000;
+    if (options.invFreqs) {
+      if (options.invFreqs.length !== dim) throw new RangeError(`PoPE invFreqs must have ${dim} entries (one per dimension), got ${options.invFreqs.length}`);
+      this.invFreqs = Float64Array.from(options.invFreqs);
+    } else this.invFreqs = Float64Array.from({ length: dim }, (_, c) => Math.fround(theta ** -Math.fround(c / dim)));
+    this.rawBias = options.biasUniformInit
+      ? Tensor.rand([this.heads, dim], { lo: -TWO_PI, hi: 0, seed: options.seed ?? 0, device: this.device })
+      : Tensor.zeros([this.heads, dim], { device: this.device });
+  }
+
+  /** Phases for positions 0..n-1 (or the given positions), shifted by `offset`, and the clamped bias. */
+  forward(seqLenOrPositions: number | ArrayLike<number>, options: { readonly offset?: number } = {}): PosEmb {
+    const offset = options.offset ?? 0;
+    const positions = typeof seqLenOrPositions === 'number'
+      ? Float64Array.from({ length: positiveInt(seqLenOrPositions, 'seqLen') }, (_, i) => i)
+      : Float64Array.from(seqLenOrPositions);
+    const freqs = new Float64Array(positions.length * this.dim);
+    positions.forEach((p, n) => this.invFreqs.forEach((f, c) => (freqs[n * this.dim + c] = (p + offset) * f)));
+    const bias = Tensor.zeros([this.heads, this.dim], { device: this.device });
+    const count = this.heads * this.dim;
+    clampKernel.launch({ grid: Math.ceil(count / 256), device: this.device }, this.rawBias.storage.arg, bias.storage.arg, count, -TWO_PI, 0, 256);
+    return { freqs: Tensor.from(freqs, { shape: [positions.length, this.dim], dtype: 'f32', device: this.device }), bias };
+  }
+}
+
+function checkSameDevice(name: string, t: Tensor, device: TensorDevice): void {
+  if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor, got ${typeof t}`);
+  if (t.device !== device) throw new TypeError(`${name} is on '${t.device}', expected '${device}' (where the other tensors are); move it with toDevice()`);
+}
+function check4(name: string, t: Tensor): Shape4 {
+  if (t.ndim !== 4) throw new RangeError(`${name} must be 4-D (batch, heads, seq, dim), got shape [${t.shape}]`);
+  return t.shape as unknown as Shape4;
+}
+function checkPosEmb(p: PosEmb, heads: number): void {
+  if (p.freqs.dtype !== 'f32' || p.freqs.ndim !== 2) throw new TypeError(`posEmb.freqs must be a 2-D f32 tensor (positions, rotated dims), got ${p.freqs.dtype} [${p.freqs.shape}]`);
+  if (p.bias.dtype !== 'f32' || p.bias.shape.join() !== [heads, p.freqs.shape[1]].join())
+    throw new TypeError(`posEmb.bias must be an f32 tensor of shape [${heads}, ${p.freqs.shape[1]}], got ${p.bias.dtype} [${p.bias.shape}]`);
+}
+function checkFloat(name: string, t: Tensor): void {
+  const ok: DType[] = ['f32', 'f16', 'bf16'];
+  if (!ok.includes(t.dtype)) throw new TypeError(`${name} must be f32, f16 or bf16, got ${t.dtype}`);
+}
+
+/**
+ * (b, h, n, d) views of q/k/v given in (b, h, n, d) or, with headDimensionAtFirst: false, (b, n, h, d):
+ * read in place through strides when the last axis is contiguous, copied otherwise.
+ */
+function bhnd(t: Tensor, headFirst: boolean): Tensor {
+  const v = headFirst ? t : t.transpose(1, 2);
+  return v.strides[3] === 1 && v.offset === 0 ? v : headFirst ? t.contiguous() : t.contiguous().transpose(1, 2);
+}
+
+export interface ApplyOptions {
+  readonly toMagnitude?: Magnitude;
+}
+
+/** PoPE features of q and k: [.., 2·rot + (d − rot)] interleaved (m·cos, m·sin) then the unrotated tail. */
+export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: ApplyOptions = {}): [Tensor, Tensor] {
+  const { freqs, bias } = posEmb;
+  const device = q.device;
+  for (const [n, t] of [['q', q], ['k', k], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, device);
+  checkFloat('q', q);
+  checkFloat('k', k);
+  const qs = check4('q', q), ks = check4('k', k);
+  const rot = freqs.shape[1]!;
+  if (rot > qs[3]) throw new RangeError(`posEmb.freqs has ${rot} rotated dims, more than the head dim ${qs[3]} of q`);
+  if (freqs.shape[0]! !== ks[2]) throw new RangeError(`posEmb.freqs must have one row per key position (${ks[2]}), got ${freqs.shape[0]}`);
+  checkPosEmb(posEmb, qs[1]);
+  const run = (x: Tensor, s: Shape4, isKey: boolean): Tensor => {
+    const out = Tensor.zeros([s[0], s[1], s[2], s[3] + rot], { device });
+    launchPopeApply(x.contiguous().storage.arg, s, freqs.storage.arg, freqs.shape[0]!, bias.storage.arg, out.storage.arg, { rotateDim: rot, isKey, toMagnitude: options.toMagnitude, device });
+    return out;
+  };
+  return [run(q, qs, false), run(k, ks, true)];
+}
+
+/** sim [b, h, q_len, k_len] (f32): the PoPE attention scores (unscaled), with grouped-query heads. */
+export function computeAttnSimilarity(q: Tensor, k: Tensor, posEmb: PosEmb, options: { readonly headDimensionAtFirst?: boolean; readonly toMagnitude?: Magnitude } = {}): Tensor {
+  const headFirst = options.headDimensionAtFirst ?? true;
+  const { freqs, bias } = posEmb;
+  for (const [n, t] of [['k', k], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, q.device);
+  const qv = bhnd(q, headFirst), kv = bhnd(k, headFirst);
+  const qs = check4('q', qv), ks = check4('k', kv);
+  checkPosEmb(posEmb, qs[1]);
+  const sim = Tensor.zeros([qs[0], qs[1], qs[2], ks[2]], { device: q.device });
+  launchPopeSimilarity(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), freqs.storage.arg, bias.storage.arg, sim.storage.arg,
+    { rotateDim: freqs.shape[1]!, toMagnitude: options.toMagnitude, device: q.device });
+  return sim;
+}
+
+export interface FlashOptions {
+  readonly posEmb: PosEmb;
+  /** Boolean mask, true = attend: (batch, k_len) key padding, (q_len, k_len) or (batch, q_len, k_len). */
+  readonly mask?: Tensor;
+  readonly causal?: boolean;
+  readonly softmaxScale?: number;
+  readonly headDimensionAtFirst?: boolean;
+  readonly toMagnitude?: Magnitude;
+}
+
+/** PoPE attention: softmax(sim · scale, masked) @ v, bottom-right causal, output laid out like q. */
+export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: FlashOptions): Tensor {
+  const headFirst = options.headDimensionAtFirst ?? true;
+  const { freqs, bias } = options.posEmb;
+  for (const [n, t] of [['k', k], ['v', v], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, q.device);
+  const qv = bhnd(q, headFirst), kv = bhnd(k, headFirst), vv = bhnd(v, headFirst);
+  const qs = check4('q', qv), ks = check4('k', kv), vs = check4('v', vv);
+  checkPosEmb(options.posEmb, qs[1]);
+  if (vs.join() !== ks.join()) throw new RangeError(`v must have the shape of k [${ks}], got [${vs}]`);
+  if (qs[2] > ks[2]) throw new RangeError(`q_len (${qs[2]}) must not exceed k_len (${ks[2]})`);
+  const out = Tensor.zeros(q.shape, { dtype: q.dtype, device: q.device });
+  const ov = bhnd(out, headFirst);
+  let mask: { data: Tensor['storage']['arg']; strides: [number, number, number] } | undefined;
+  if (options.mask) {
+    const m = options.mask;
+    checkSameDevice('mask', m, q.device);
+    if (m.dtype !== 'i1' && m.dtype !== 'u8') throw new TypeError(`mask must be boolean (i1 or u8), got ${m.dtype}`);
+    const [B, , Nq] = qs, Nk = ks[2];
+    const sh = m.shape.join();
+    const c = m.contiguous();
+    if (sh === [B, Nk].join()) mask = { data: c.storage.arg, strides: [Nk, 0, 1] };
+    else if (sh === [Nq, Nk].join()) mask = { data: c.storage.arg, strides: [0, Nk, 1] };
+    else if (sh === [B, Nq, Nk].join()) mask = { data: c.storage.arg, strides: [Nq * Nk, Nk, 1] };
+    else throw new RangeError(`mask must have shape [${B}, ${Nk}], [${Nq}, ${Nk}] or [${B}, ${Nq}, ${Nk}], got [${m.shape}]`);
+  }
+  launchPopeFlashAttention(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), vv.storage.arg, strides4('v', vv),
+    freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), {
+      rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device,
+    });
+  return out;
+}
+
+/** Strides of a 4-D view whose last axis is contiguous and that starts at its storage's start. */
+function strides4(name: string, t: Tensor): Strides4 {
+  if (t.strides[3] !== 1 || t.offset !== 0) throw new RangeError(`${name}: the last axis must be contiguous and the view must start at its memory's start (call contiguous())`);
+  return [t.strides[0]!, t.strides[1]!, t.strides[2]!, 1];
+}

@@ -1,0 +1,120 @@
+// The PoPE op layer (Tensor, PoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope) on every
+// test device: golden parity with PoPE-pytorch, float64 references, and the reference library's bugs
+// shown absent.
+import { describe, it, expect } from 'vitest';
+import { Tensor } from '../ops/tensor.js';
+import { PoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PosEmb } from '../ops/pope.js';
+import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
+import * as ref from './reference/reference.js';
+import { rng } from './reference/random.js';
+import { expectClose, F32 } from './reference/compare.js';
+import { testDevices } from './reference/devices.js';
+
+const golden = loadGolden();
+
+describe.each(testDevices())('PoPE ops on %s', (device) => {
+  const t = (c: GoldenCase, name: string, dtype: 'f32' | 'u8' = 'f32'): Tensor => {
+    const g = tensor(c, 'inputs', name);
+    return Tensor.from(g.data, { shape: g.shape, dtype, device });
+  };
+  const posEmbOf = (c: GoldenCase): PosEmb => {
+    const bias = t(c, 'bias');
+    const clamped = Tensor.from(ref.clampBias(tensor(c, 'inputs', 'bias').data), { shape: bias.shape, dtype: 'f32', device });
+    return { freqs: t(c, 'freqs'), bias: clamped };
+  };
+
+  for (const c of golden.filter((g) => g.op === 'PoPE.forward')) {
+    it(`PoPE.forward: ${c.name}`, async () => {
+      const p = c.params as { dim: number; heads: number; theta: number; seq_len?: number; offset?: number };
+      const pope = new PoPE(p.dim, { heads: p.heads, theta: p.theta, device });
+      const positions = c.inputs['positions'] ? tensor(c, 'inputs', 'positions').data : p.seq_len!;
+      const { freqs, bias } = pope.forward(positions, { offset: p.offset });
+      expectClose(await freqs.toArray(), tensor(c, 'outputs', 'freqs').data, { rtol: 1e-7, atol: 1e-7 }, 'freqs');
+      expect(await bias.toArray()).toEqual(new Float64Array(p.heads * p.dim)); // zero-initialized parameter
+    });
+  }
+
+  for (const c of golden.filter((g) => g.op === 'apply_pope_to_qk' && !g.params['return_complex'])) {
+    it(`applyPopeToQk: ${c.name}`, async () => {
+      const [qo, ko] = applyPopeToQk(posEmbOf(c), t(c, 'q'), t(c, 'k'), { toMagnitude: (c.params['to_magnitude'] ?? 'softplus') as 'softplus' });
+      expectClose(await qo.toArray(), tensor(c, 'outputs', 'q').data, F32, 'q');
+      expectClose(await ko.toArray(), tensor(c, 'outputs', 'k').data, F32, 'k');
+    });
+  }
+
+  it('computeAttnSimilarity: similarity_gqa_kvcache_partial', async () => {
+    const c = golden.find((g) => g.name === 'similarity_gqa_kvcache_partial')!;
+    const sim = computeAttnSimilarity(t(c, 'q'), t(c, 'k'), posEmbOf(c));
+    expectClose(await sim.toArray(), tensor(c, 'outputs', 'sim').data, F32, 'sim');
+  });
+
+  for (const c of golden.filter((g) => g.op === 'flash_attn_with_pope')) {
+    it(`flashAttnWithPope: ${c.name}`, async () => {
+      const headFirst = c.params['layout'] !== 'bnhd';
+      const out = flashAttnWithPope(t(c, 'q'), t(c, 'k'), t(c, 'v'), {
+        posEmb: posEmbOf(c), causal: c.params['causal'] as boolean, softmaxScale: (c.params['softmax_scale'] as number | null) ?? undefined,
+        mask: c.inputs['mask'] ? t(c, 'mask', 'u8') : undefined, headDimensionAtFirst: headFirst,
+      });
+      expect(out.shape).toEqual(tensor(c, 'inputs', 'q').shape);
+      expectClose(await out.toArray(), tensor(c, 'outputs', 'out').data, F32, 'out');
+    });
+  }
+
+  it('positions are computed in float64, not in the inputs\' bf16 (bf16 would turn 257 into 256)', async () => {
+    const pope = new PoPE(4, { heads: 1, device });
+    const { freqs } = pope.forward([257, 256]);
+    const f = await freqs.toArray();
+    expect(f[0]).toBe(257); // inv_freq[0] = 1
+    expect(f[4]).toBe(256);
+    const q = Tensor.from(new Float64Array(8).fill(1), { shape: [1, 1, 2, 4], dtype: 'bf16', device });
+    const [qo] = applyPopeToQk(pope.forward([257, 256]), q, q);
+    const out = await qo.toArray();
+    const m = Math.log1p(Math.E); // softplus(1)
+    expect(Math.abs(out[0]! - m * Math.cos(257))).toBeLessThan(1e-5); // 257, not 256
+    expect(Math.abs(out[8]! - m * Math.cos(256))).toBeLessThan(1e-5);
+  });
+
+  it('softplus does not overflow in f16: large inputs give finite, correct magnitudes', async () => {
+    const pope = new PoPE(8, { heads: 1, device });
+    const big = Tensor.from(new Float64Array(8).fill(60000), { shape: [1, 1, 1, 8], dtype: 'f16', device });
+    const [qo] = applyPopeToQk(pope.forward(1), big, big);
+    const out = await qo.toArray();
+    expect(out.every(Number.isFinite)).toBe(true);
+    expect(Math.abs(out[0]! - 60000)).toBeLessThan(1); // softplus(60000)·cos(0)
+  });
+
+  it('padded keys do not leak: masked keys change nothing, however large their values', async () => {
+    const r = rng(3);
+    const B = 1, H = 2, N = 9, D = 16;
+    const q = Tensor.from(r.array(B * H * N * D, -1, 1), { shape: [B, H, N, D], dtype: 'f32', device });
+    const kv = r.array(B * H * N * D, -1, 1);
+    const kv2 = kv.slice();
+    for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) kv2[(h * N + N - 1) * D + d] = 1000; // the padded key
+    const pe = new PoPE(D, { heads: H, device }).forward(N);
+    const mask = Tensor.from(Array.from({ length: N }, (_, j) => (j < N - 1 ? 1 : 0)), { shape: [B, N], dtype: 'u8', device });
+    const run = (x: Float64Array) => flashAttnWithPope(q, Tensor.from(x, { shape: [B, H, N, D], dtype: 'f32', device }), Tensor.from(x, { shape: [B, H, N, D], dtype: 'f32', device }), { posEmb: pe, mask });
+    expect(await run(kv).toArray()).toEqual(await run(kv2).toArray());
+  });
+
+  it('grouped-query heads in the fused path match the float64 reference (query head h uses kv head h / group)', async () => {
+    const r = rng(4);
+    const B = 1, H = 4, Hkv = 2, N = 11, D = 16;
+    const q = r.array(B * H * N * D, -1, 1), k = r.array(B * Hkv * N * D, -1, 1), v = r.array(B * Hkv * N * D, -1, 1);
+    const pope = new PoPE(D, { heads: H, biasUniformInit: true, seed: 9, device });
+    const pe = pope.forward(N);
+    const f32 = (x: Float64Array, shape: number[]) => Tensor.from(x, { shape, dtype: 'f32', device });
+    const out = flashAttnWithPope(f32(q, [B, H, N, D]), f32(k, [B, Hkv, N, D]), f32(v, [B, Hkv, N, D]), { posEmb: pe, causal: true });
+    const want = ref.popeFlashAttention(q, [B, H, N, D], k, [B, Hkv, N, D], v, [B, Hkv, N, D], await pe.freqs.toArray(), await pe.bias.toArray(), { rotateDim: D, causal: true });
+    expectClose(await out.toArray(), want, { rtol: 1e-4, atol: 1e-5 }, 'gqa');
+  });
+
+  it('errors name the argument, the expected and the received', () => {
+    const pe = new PoPE(8, { heads: 2, device }).forward(5);
+    const q = Tensor.zeros([1, 2, 5, 8], { device });
+    expect(() => flashAttnWithPope(q, Tensor.zeros([1, 2, 5], { device }), q, { posEmb: pe })).toThrow(/k must be 4-D \(batch, heads, seq, dim\), got shape \[1,2,5\]/);
+    expect(() => flashAttnWithPope(q, q, Tensor.zeros([1, 2, 4, 8], { device }), { posEmb: pe })).toThrow(/v must have the shape of k \[1,2,5,8\], got \[1,2,4,8\]/);
+    expect(() => flashAttnWithPope(q, q, q, { posEmb: pe, mask: Tensor.zeros([1, 5], { dtype: 'f32', device }) })).toThrow(/mask must be boolean \(i1 or u8\), got f32/);
+    expect(() => flashAttnWithPope(q, q, q, { posEmb: pe, mask: Tensor.zeros([2, 5], { dtype: 'u8', device }) })).toThrow(/mask must have shape \[1, 5\], \[5, 5\] or \[1, 5, 5\], got \[2,5\]/);
+    expect(() => new PoPE(0, { heads: 2 })).toThrow(/PoPE dim must be a positive integer, got 0/);
+  });
+});

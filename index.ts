@@ -1,6 +1,6 @@
 // tilejit: the public API. The kernel language (jit, tl, cdiv) and the runtime pieces users touch.
 export * as tl from './compiler/language/tl.js';
-export type { DTypeName, Ptr, Tensor, Mask, constexpr } from './compiler/language/tl.js';
+export type { DTypeName, Ptr, Mask, constexpr } from './compiler/language/tl.js';
 export { jit, cdiv, JITKernel, type LaunchOptions, type JitOptions, type Grid, type Meta, type LaunchArgs } from './runtime/jit.js';
 export { CompilationError, KernelRuntimeError, LaunchError } from './compiler/frontend/errors.js';
 export { hostBuffer, type HostBuffer, type DeviceBuffer, type BufferArg } from './runtime/buffers.js';

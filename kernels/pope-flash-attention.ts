@@ -6,7 +6,7 @@
 // rotation. Rows with no visible key output zeros.
 //   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
 import { jit, tl } from '../index.js';
-import { clampBias, popeRotatedTile, type Magnitude } from './pope-math.js';
+import { clampBias, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
 export const popeFlashAttention = jit(function popeFlashAttention(
   Q: tl.Ptr, K: tl.Ptr, V: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Mask: tl.Ptr, Out: tl.Ptr,
@@ -15,6 +15,7 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   sob: tl.i64, soh: tl.i64, son: tl.i32, smb: tl.i64, smq: tl.i32, smk: tl.i32,
   HAS_BIAS: tl.constexpr<boolean>, HAS_MASK: tl.constexpr<boolean>, CAUSAL: tl.constexpr<boolean>,
   MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>,
 ) {
   const pidM = tl.programId(0);
   const bh = tl.programId(1);
@@ -26,7 +27,9 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   const diag = Nk - Nq;
 
   const shift = HAS_BIAS ? -tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 }))) : 0;
-  const [qc, qs, qt] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
+  // Query features once per program, in the tensor-core input type (f32 runs on FMA).
+  const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
+  const qc = tl.cast(qc32, DOT), qs = tl.cast(qs32, DOT), qt = tl.cast(qt32, DOT);
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
   const qkScale = softmaxScale * Math.LOG2E;
@@ -38,8 +41,8 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   if (CAUSAL) kEnd = tl.minimum(Nk, (pidM + 1) * BLOCK_M + diag); // later key blocks are all masked
   for (let start = 0; start < kEnd; start += BLOCK_N) {
     const offsN = start + tl.arange(0, BLOCK_N);
-    const [kc, ks, kt] = popeRotatedTile(kBase, offsN, Nk, skn, Freqs, 0, D, rot, 0, MAGNITUDE, BLOCK_D);
-    const scores = (tl.dot(qc, tl.trans(kc)) + tl.dot(qs, tl.trans(ks)) + tl.dot(qt, tl.trans(kt))) * qkScale;
+    const [kcT, ksT, ktT] = popeRotatedTileT(kBase, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
+    const scores = (tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT)) * qkScale;
     let visible = tl.row(offsN < Nk);
     if (CAUSAL) visible = visible && tl.row(offsN) <= tl.col(offsM) + diag;
     if (HAS_MASK) {
@@ -52,8 +55,8 @@ export const popeFlashAttention = jit(function popeFlashAttention(
     const p = tl.exp2(s - tl.col(mSafe));
     const alpha = tl.exp2(mI - mSafe);
     lI = lI * alpha + tl.sum(p, 1);
-    const v = tl.cast(tl.load(vBase + tl.col(offsN) * svn + tl.row(dims), { mask: tl.col(offsN < Nk) && tl.row(dims < D), other: 0 }), 'f32');
-    acc = acc * tl.col(alpha) + tl.dot(p, v);
+    const v = tl.cast(tl.load(vBase + tl.col(offsN) * svn + tl.row(dims), { mask: tl.col(offsN < Nk) && tl.row(dims < D), other: 0 }), DOT);
+    acc = acc * tl.col(alpha) + tl.dot(tl.cast(p, DOT), v);
     mI = mNew;
   }
   const out = acc / tl.col(tl.where(lI > 0, lI, 1));

@@ -34,3 +34,20 @@ export function popeRotatedTile(
   const m = tl.where(rotMask, magnitude(x, MAGNITUDE), 0);
   return [m * tl.cos(phase), m * tl.sin(phase), tl.where(tl.row(dims >= rot), x, 0)];
 }
+
+/**
+ * The same features for keys laid out transposed, [BLOCK_D, rows], ready to be the right-hand
+ * operand of q·kᵀ without a transpose. Features are cast to DOT (the tensor-core input type).
+ */
+export function popeRotatedTileT(
+  Base: tl.Tensor, rows: tl.Tensor, nRows: tl.Tensor, rowStride: tl.Tensor, Freqs: tl.Tensor,
+  D: tl.Tensor, rot: tl.Tensor, MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_D: tl.constexpr, DOT: tl.constexpr<tl.DTypeName>,
+): [tl.Tensor, tl.Tensor, tl.Tensor] {
+  const dims = tl.arange(0, BLOCK_D);
+  const rowOk = tl.row(rows < nRows);
+  const x = tl.cast(tl.load(Base + tl.row(rows) * rowStride + tl.col(dims), { mask: rowOk && tl.col(dims < D), other: 0 }), 'f32');
+  const rotMask = rowOk && tl.col(dims < rot);
+  const phase = tl.load(Freqs + tl.row(rows) * rot + tl.col(dims), { mask: rotMask, other: 0 });
+  const m = tl.where(rotMask, magnitude(x, MAGNITUDE), 0);
+  return [tl.cast(m * tl.cos(phase), DOT), tl.cast(m * tl.sin(phase), DOT), tl.cast(tl.where(tl.col(dims >= rot), x, 0), DOT)];
+}

@@ -4,14 +4,14 @@
 // each key tile is rotated without it. Strides are in elements; the last axis is contiguous.
 //   Q: [B, H, Nq, D]  K: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Sim: [B, H, Nq, Nk]
 import { jit, tl } from '../index.js';
-import { clampBias, popeRotatedTile, type Magnitude } from './pope-math.js';
+import { clampBias, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
 export const popeSimilarity = jit(function popeSimilarity(
   Q: tl.Ptr, K: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Sim: tl.Ptr,
   H: tl.i32, GROUP: tl.i32, Nq: tl.i32, Nk: tl.i32, D: tl.i32, rot: tl.i32,
   sqb: tl.i64, sqh: tl.i64, sqn: tl.i32, skb: tl.i64, skh: tl.i64, skn: tl.i32, ssb: tl.i64, ssh: tl.i64, ssn: tl.i32,
   HAS_BIAS: tl.constexpr<boolean>, MAGNITUDE: tl.constexpr<Magnitude>,
-  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>,
 ) {
   const bh = tl.programId(2);
   const b = tl.idiv(bh, H);
@@ -22,7 +22,7 @@ export const popeSimilarity = jit(function popeSimilarity(
   const dims = tl.arange(0, BLOCK_D);
   const shift = HAS_BIAS ? -tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 }))) : 0;
   const [qc, qs, qt] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, Nk - Nq, D, rot, shift, MAGNITUDE, BLOCK_D);
-  const [kc, ks, kt] = popeRotatedTile(K + b * skb + kvh * skh, offsN, Nk, skn, Freqs, 0, D, rot, 0, MAGNITUDE, BLOCK_D);
-  const sim = tl.dot(qc, tl.trans(kc)) + tl.dot(qs, tl.trans(ks)) + tl.dot(qt, tl.trans(kt));
+  const [kcT, ksT, ktT] = popeRotatedTileT(K + b * skb + kvh * skh, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
+  const sim = tl.dot(tl.cast(qc, DOT), kcT) + tl.dot(tl.cast(qs, DOT), ksT) + tl.dot(tl.cast(qt, DOT), ktT);
   tl.store(Sim + b * ssb + h * ssh + tl.col(offsM) * ssn + tl.row(offsN), sim, { mask: tl.col(offsM < Nq) && tl.row(offsN < Nk) });
 });

@@ -4,7 +4,7 @@ import { popeApply } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import type { Magnitude } from '../kernels/pope-math.js';
-import type { BufferArg } from '../runtime/buffers.js';
+import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
 import type { Device, DeviceName } from '../runtime/device.js';
 
 export type Shape4 = readonly [number, number, number, number];
@@ -23,6 +23,9 @@ interface Common {
   readonly rotateDim: number;
   readonly toMagnitude?: Magnitude;
   readonly device?: DeviceName | Device;
+  /** dtype of q/k (and v): f16/bf16 inputs run their products on tensor cores unless precision is 'f32'. */
+  readonly inputDType?: string;
+  readonly precision?: 'f32' | 'input';
 }
 
 /** PoPE features of x [B, H, N, D] contiguous, written to out [B, H, N, D + rot]. */
@@ -53,13 +56,25 @@ export function launchPopeSimilarity(
     { grid: [Math.ceil(Nq / BM), Math.ceil(Nk / BN), B * H], device: o.device },
     q, k, freqs, bias ?? freqs, sim, H, H / Hkv, Nq, Nk, D, o.rotateDim,
     qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], H * Nq * Nk, Nq * Nk, Nk,
-    bias !== null, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D),
+    bias !== null, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D), dotType(o, q),
   );
+}
+
+/**
+ * The input type of the score and value products: the tensors' own f16/bf16 (tensor cores, f32
+ * accumulation) unless `precision: 'f32'` asks for f32 products; f32 inputs always use f32.
+ */
+function dotType(o: { readonly precision?: 'f32' | 'input'; readonly inputDType?: string }, q: BufferArg): 'f32' | 'f16' | 'bf16' {
+  const d = o.inputDType ?? resolveBuffer(q)?.dtype;
+  return o.precision !== 'f32' && (d === 'f16' || d === 'bf16') ? d : 'f32';
 }
 
 export interface FlashOptions extends Common {
   readonly causal?: boolean;
   readonly softmaxScale?: number;
+  readonly blockM?: number;
+  readonly blockN?: number;
+  readonly numWarps?: number;
   /** A boolean (u8/i1) mask and its strides over (batch, query, key); stride 0 broadcasts an axis. */
   readonly mask?: { readonly data: BufferArg; readonly strides: readonly [number, number, number] };
 }
@@ -71,15 +86,17 @@ export function launchPopeFlashAttention(
 ): void {
   const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   checkQK(qShape, kShape, o.rotateDim);
-  const BM = 16, BN = 16;
+  // 64×64 tiles where the sequences are long enough (tensor cores want them large), else the smallest
+  // power of two that covers them (16 at least: the mma tile).
+  const BM = o.blockM ?? Math.min(64, Math.max(16, nextPow2(Nq))), BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
   const mask = o.mask;
   popeFlashAttention.launch(
-    { grid: [Math.ceil(Nq / BM), B * H], device: o.device },
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps: o.numWarps ?? (BM >= 64 ? 8 : 4) },
     q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
     qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
-    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D),
+    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D), dotType(o, q),
   );
 }
 

@@ -61,16 +61,19 @@ export function timeSampleKernels(dev: CudaDevice, time: Timer): KernelTiming[] 
     const o = dev.alloc('f32', B * H * N * 2 * D);
     measure('popeApply', `${B}x${H}x${N}x${D} bf16`, () => launchPopeApply(x, s, f, N, null, o, { rotateDim: D, isKey: false, device: dev }), gbps(B * H * N * D * (2 + 8)));
   }
-  for (const causal of [false, true]) {
-    const B = 1, H = 8, N = 1024, D = 64;
+  {
+    const B = 4, H = 16, N = 4096, D = 64; // issue 6's first workload
     const s: Shape4 = [B, H, N, D];
     const q = upload('bf16', B * H * N * D), k = upload('bf16', B * H * N * D), v = upload('bf16', B * H * N * D);
     const f = dev.from(new Float32Array(N * D).map((_, i) => Math.floor(i / D) * 10000 ** (-(i % D) / D)));
     const bias = dev.from(new Float32Array(H * D).fill(-0.5));
     const o = dev.alloc('bf16', B * H * N * D);
-    const flops = 2 * B * H * N * N * (2 * D + D) / (causal ? 2 : 1);
-    measure('popeFlashAttention', `${B}x${H}x${N}x${D} bf16 ${causal ? 'causal' : 'full'}`, () =>
-      launchPopeFlashAttention(q, s, contiguous(s), k, s, contiguous(s), v, contiguous(s), f, bias, o, contiguous(s), { rotateDim: D, causal, device: dev }), tflops(flops));
+    for (const causal of [false, true]) {
+      const flops = 2 * B * H * N * N * (2 * D + D) / (causal ? 2 : 1);
+      for (const [blockM, blockN, numWarps] of [[64, 64, 8], [64, 32, 4], [16, 16, 4]] as const)
+        measure('popeFlashAttention', `${B}x${H}x${N}x${D} bf16 ${causal ? 'causal' : 'full'} ${blockM}x${blockN}/${numWarps}w`, () =>
+          launchPopeFlashAttention(q, s, contiguous(s), k, s, contiguous(s), v, contiguous(s), f, bias, o, contiguous(s), { rotateDim: D, causal, device: dev, blockM, blockN, numWarps }), tflops(flops));
+    }
   }
   return out;
 }

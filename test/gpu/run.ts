@@ -15,6 +15,7 @@ await import('../vector-add.test.js');
 await import('../kernels-basic.test.js');
 await import('../kernels-pope.test.js');
 await import('../language.test.js');
+await import('../kernels-rope.test.js');
 const { timeSampleKernels } = await import('./timings.js');
 
 const report: Record<string, unknown> = { date: new Date().toISOString(), devices: process.env['TILEJIT_TEST_DEVICES'] };

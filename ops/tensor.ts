@@ -2,6 +2,7 @@
 // kernels and return tensors at once; only `toArray()` waits. Views (permute, transpose, slice,
 // reshape of contiguous tensors) share memory; `contiguous()` and `to()` copy through a kernel.
 import { DTYPES, type DType, isDType } from '../compiler/ir/dtype.js';
+import { numel, rowMajorStrides } from '../compiler/ir/types.js';
 import { fromHost, toHost, type TypedArray } from '../runtime/storage.js';
 import { dtypeOfTypedArray } from '../runtime/storage.js';
 import { defaultDevice } from '../runtime/device.js';
@@ -17,16 +18,6 @@ export interface TensorOptions {
 
 type Nested = number | boolean | readonly Nested[];
 
-const rowMajor = (shape: readonly number[]): number[] => {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-};
-const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** The device of new tensors when none is named: CUDA, else WebGPU (once initialized), else the CPU. */
 export function defaultTensorDevice(): TensorDevice {
@@ -61,7 +52,7 @@ export class Tensor {
     return numel(this.shape);
   }
   get isContiguous(): boolean {
-    return this.offset === 0 && rowMajor(this.shape).every((s, i) => s === this.strides[i] || this.shape[i] === 1);
+    return this.offset === 0 && rowMajorStrides(this.shape).every((s, i) => s === this.strides[i] || this.shape[i] === 1);
   }
 
   // ---------------------------------------------------------------- creation
@@ -93,13 +84,13 @@ export class Tensor {
 
   private static fromStored(data: TypedArray, shape: readonly number[], dtype: DType, device?: TensorDevice): Tensor {
     const storage = allocate(device ?? defaultTensorDevice(), dtype, data.length, data);
-    return new Tensor(storage, shape, rowMajor(shape), 0);
+    return new Tensor(storage, shape, rowMajorStrides(shape), 0);
   }
 
   static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
     checkShape(shape, 'Tensor.zeros');
     const dtype = options.dtype ?? 'f32';
-    return new Tensor(allocate(options.device ?? defaultTensorDevice(), dtype, numel(shape)), [...shape], rowMajor(shape), 0);
+    return new Tensor(allocate(options.device ?? defaultTensorDevice(), dtype, numel(shape)), [...shape], rowMajorStrides(shape), 0);
   }
   /** Uninitialized memory on GPUs (zeros on the CPU). */
   static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
@@ -154,7 +145,7 @@ export class Tensor {
     checkShape(s, 'reshape');
     if (numel(s) !== this.numel) throw new RangeError(`reshape: cannot view [${this.shape}] (${this.numel} elements) as [${shape}]`);
     if (!this.isContiguous) throw new RangeError(`reshape: the tensor is not contiguous (strides [${this.strides}]); call contiguous() first`);
-    return new Tensor(this.storage, s, rowMajor(s), 0);
+    return new Tensor(this.storage, s, rowMajorStrides(s), 0);
   }
 
   // ---------------------------------------------------------------- copies

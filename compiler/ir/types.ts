@@ -23,6 +23,16 @@ export const sameShape = (a: readonly number[], b: readonly number[]): boolean =
   a.length === b.length && a.every((d, i) => d === b[i]);
 export const sameType = (a: BlockType, b: BlockType): boolean => sameElem(a.elem, b.elem) && sameShape(a.shape, b.shape);
 export const numel = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
+/** Element strides of a row-major (C-contiguous) array of this shape. */
+export function rowMajorStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
 export const isPointer = (t: BlockType): boolean => t.elem.kind === 'ptr';
 /** The scalar dtype of a non-pointer type; pointers are 64-bit addresses. */
 export const dtypeOf = (t: BlockType): DType => (t.elem.kind === 'ptr' ? 'i64' : t.elem.dtype);

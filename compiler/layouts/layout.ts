@@ -2,7 +2,9 @@
 // Every layout is a function (thread, register) → row-major element index, materialized as a table;
 // comparing tables tells whether a conversion is free, and `linearize` turns any such function into
 // the run-time form the code generators emit: a per-register constant plus one term per thread-id bit.
-import { numel } from '../ir/types.js';
+import { numel, rowMajorStrides } from '../ir/types.js';
+
+export { rowMajorStrides };
 
 export interface DistributedLayout {
   /** Triton-style description, for dumps. */
@@ -90,16 +92,6 @@ export function tableLayout(name: string, shape: readonly number[], threads: num
   const table = new Int32Array(threads * regs);
   for (let t = 0; t < threads; t++) for (let k = 0; k < regs; k++) table[t * regs + k] = elem(t, k);
   return { name, shape: [...shape], threads, regs, table };
-}
-
-export function rowMajorStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
 }
 
 export const sameLayout = (a: DistributedLayout, b: DistributedLayout): boolean =>

@@ -5,7 +5,7 @@ import type { Block, Func, Op, Value } from '../../compiler/ir/ir.js';
 import type { DType } from '../../compiler/ir/dtype.js';
 import { unaryFn, binaryFn, cmpFn, castValue, roundTo } from '../../compiler/ir/semantics.js';
 import { opcodeInfo, type UnaryOpcode, type BinaryOpcode, type CmpPredicate, type ReduceKind } from '../../compiler/ir/ops.js';
-import { dtypeOf, numel } from '../../compiler/ir/types.js';
+import { dtypeOf, numel, rowMajorStrides } from '../../compiler/ir/types.js';
 import { KernelRuntimeError } from '../../compiler/frontend/errors.js';
 import { elementReader, elementWriter, type TypedArray } from '../storage.js';
 
@@ -205,21 +205,12 @@ function map2(a: Arr, b: Arr, f: (x: number, y: number) => number): Arr {
   return { shape: a.shape, data };
 }
 
-function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
 
 /** Broadcasts along axes of size 1 (same rank). */
 function broadcast(a: Arr, shape: readonly number[]): Arr {
   const n = numel(shape);
-  const inStrides = strides(a.shape).map((s, i) => (a.shape[i] === 1 ? 0 : s));
-  const outStrides = strides(shape);
+  const inStrides = rowMajorStrides(a.shape).map((s, i) => (a.shape[i] === 1 ? 0 : s));
+  const outStrides = rowMajorStrides(shape);
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let src = 0;
@@ -231,8 +222,8 @@ function broadcast(a: Arr, shape: readonly number[]): Arr {
 
 function transpose(a: Arr, perm: readonly number[]): Arr {
   const shape = perm.map((p) => a.shape[p]!);
-  const inStrides = strides(a.shape);
-  const outStrides = strides(shape);
+  const inStrides = rowMajorStrides(a.shape);
+  const outStrides = rowMajorStrides(shape);
   const data = new Float64Array(a.data.length);
   for (let i = 0; i < data.length; i++) {
     let src = 0;

@@ -9,5 +9,5 @@ export { getDevice, defaultDevice, type Device, type DeviceName } from './runtim
 export type { DType } from './compiler/ir/dtype.js';
 // The op layer.
 export { Tensor, defaultTensorDevice, type TensorOptions, type TensorDevice } from './ops/tensor.js';
-export { PoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PoPEOptions, type PosEmb, type FlashOptions } from './ops/pope.js';
+export { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PoPEOptions, type PosEmb, type FlashOptions } from './ops/pope.js';
 export { RotaryEmbedding, type RotaryEmbeddingOptions, type RotateOptions } from './ops/rope.js';

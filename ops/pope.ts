@@ -70,6 +70,83 @@ export class PoPE {
   }
 }
 
+export interface AxialPoPEOptions {
+  readonly heads: number;
+  /** Rotated dimensions given to each axis; they sum to dim. */
+  readonly axialDims: readonly number[];
+  readonly theta?: number;
+  readonly biasUniformInit?: boolean;
+  readonly device?: TensorDevice;
+  readonly seed?: number;
+}
+
+/**
+ * PoPE over a grid (images, video): the dim is split into one block per axis, each with PoPE's
+ * frequencies for its width, and a position's phases are its coordinates times those frequencies.
+ * As PoPE-pytorch (checked on its golden cases), the first block follows the last (fastest) grid axis.
+ */
+export class AxialPoPE {
+  readonly dim: number;
+  readonly heads: number;
+  readonly axialDims: readonly number[];
+  private readonly blocks: Float64Array[];
+  readonly rawBias: Tensor;
+  readonly device: TensorDevice;
+
+  constructor(dim: number, options: AxialPoPEOptions) {
+    this.dim = positiveInt(dim, 'AxialPoPE dim');
+    this.heads = positiveInt(options?.heads, 'AxialPoPE options.heads');
+    const axial = options.axialDims;
+    if (!Array.isArray(axial) || axial.length === 0 || axial.some((d) => !Number.isInteger(d) || d < 1))
+      throw new TypeError(`AxialPoPE options.axialDims must be a non-empty list of positive integers, got ${JSON.stringify(axial)}`);
+    const total = axial.reduce((a, b) => a + b, 0);
+    if (total !== dim) throw new RangeError(`AxialPoPE options.axialDims must sum to dim ${dim}, got ${total} ([${axial}])`);
+    this.axialDims = [...axial];
+    this.device = options.device ?? defaultTensorDevice();
+    const theta = options.theta ?? 10000;
+    this.blocks = axial.map((d) => Float64Array.from({ length: d }, (_, c) => Math.fround(theta ** -Math.fround(c / d))));
+    this.rawBias = options.biasUniformInit
+      ? Tensor.rand([this.heads, dim], { lo: -TWO_PI, hi: 0, seed: options.seed ?? 0, device: this.device })
+      : Tensor.zeros([this.heads, dim], { device: this.device });
+  }
+
+  /** Phases for every point of a grid (row-major over `gridDims`), or for explicit positions [N][axes]. */
+  forward(grid: readonly number[] | readonly (readonly number[])[]): PosEmb {
+    const axes = this.axialDims.length;
+    let points: number[][];
+    if (grid.length > 0 && Array.isArray(grid[0])) points = (grid as readonly (readonly number[])[]).map((p) => [...p]);
+    else {
+      const dims = grid as readonly number[];
+      if (dims.length !== axes) throw new RangeError(`AxialPoPE.forward: expected ${axes} grid dims (one per axial block), got [${dims}]`);
+      points = [];
+      const n = dims.reduce((a, b) => a * positiveInt(b, 'grid dim'), 1);
+      for (let r = 0; r < n; r++) {
+        const coords: number[] = [];
+        let rest = r;
+        for (let a = axes - 1; a >= 0; a--) {
+          coords.unshift(rest % dims[a]!);
+          rest = Math.floor(rest / dims[a]!);
+        }
+        // Block i takes the coordinate of axis axes − 1 − i.
+        points.push(coords.reverse());
+      }
+    }
+    const freqs = new Float64Array(points.length * this.dim);
+    points.forEach((p, n) => {
+      if (p.length !== axes) throw new RangeError(`AxialPoPE.forward: position ${n} has ${p.length} coordinates, expected ${axes}`);
+      let c0 = 0;
+      this.blocks.forEach((inv, i) => {
+        inv.forEach((f, c) => (freqs[n * this.dim + c0 + c] = p[i]! * f));
+        c0 += inv.length;
+      });
+    });
+    const bias = Tensor.zeros([this.heads, this.dim], { device: this.device });
+    const count = this.heads * this.dim;
+    clampKernel.launch({ grid: Math.ceil(count / 256), device: this.device }, this.rawBias.storage.arg, bias.storage.arg, count, -TWO_PI, 0, 256);
+    return { freqs: Tensor.from(freqs, { shape: [points.length, this.dim], dtype: 'f32', device: this.device }), bias };
+  }
+}
+
 function checkSameDevice(name: string, t: Tensor, device: TensorDevice): void {
   if (!(t instanceof Tensor)) throw new TypeError(`${name} must be a Tensor, got ${typeof t}`);
   if (t.device !== device) throw new TypeError(`${name} is on '${t.device}', expected '${device}' (where the other tensors are); move it with toDevice()`);

@@ -3,7 +3,7 @@
 // shown absent.
 import { describe, it, expect } from 'vitest';
 import { Tensor } from '../ops/tensor.js';
-import { PoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PosEmb } from '../ops/pope.js';
+import { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PosEmb } from '../ops/pope.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
@@ -31,6 +31,14 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
       const { freqs, bias } = pope.forward(positions, { offset: p.offset });
       expectClose(await freqs.toArray(), tensor(c, 'outputs', 'freqs').data, { rtol: 1e-7, atol: 1e-7 }, 'freqs');
       expect(await bias.toArray()).toEqual(new Float64Array(p.heads * p.dim)); // zero-initialized parameter
+    });
+  }
+
+  for (const c of golden.filter((g) => g.op === 'AxialPoPE.forward')) {
+    it(`AxialPoPE.forward: ${c.name}`, async () => {
+      const p = c.params as { dim: number; heads: number; axial_dims: number[]; grid: number[] };
+      const { freqs } = new AxialPoPE(p.dim, { heads: p.heads, axialDims: p.axial_dims, device }).forward(p.grid);
+      expectClose(await freqs.toArray(), tensor(c, 'outputs', 'freqs').data, { rtol: 1e-7, atol: 1e-7 }, 'freqs');
     });
   }
 

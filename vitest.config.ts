@@ -1,4 +1,6 @@
 import { defineConfig } from 'vitest/config';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export default defineConfig({
   test: {
@@ -8,5 +10,7 @@ export default defineConfig({
     // Two cores on CI: keep parallelism modest, compile caches per worker.
     pool: 'forks',
     maxWorkers: 2,
+    // Tests never touch the user's kernel cache in ~/.cache/tilejit.
+    env: { TILEJIT_CACHE_DIR: join(tmpdir(), `tilejit-test-cache-${process.pid}`) },
   },
 });

@@ -1,7 +1,10 @@
 // jit(): wraps a kernel function, specializes it on its launch arguments, caches each compiled variant
 // in memory, and launches it on a device.
 import { createHash } from 'node:crypto';
-import { defineKernel, compileToIR, type KernelDefinition, type DumpOption } from '../compiler/compile.js';
+import { defineKernel, compileToIR, type KernelDefinition, type DumpOption, type DeclaredParam } from '../compiler/compile.js';
+import type { PtxKernel } from '../compiler/backends/ptx/index.js';
+import { diskCache, compilerFingerprint } from './disk-cache.js';
+import { ptxArtifactKey } from './cuda/device.js';
 import { callerFileFromStack, locateKernelSource, paramNamesOf, type SourceFileText } from '../compiler/source/locate.js';
 import { CompilationError, LaunchError } from '../compiler/frontend/errors.js';
 import type { Ptr } from '../compiler/language/tl.js';
@@ -42,6 +45,8 @@ type KernelFn = (...args: never[]) => void;
 export class JITKernel<F extends KernelFn> {
   readonly name: string;
   private def: KernelDefinition | undefined;
+  private source: SourceFileText | undefined;
+  private declared: readonly DeclaredParam[] | undefined;
   private readonly cache = new Map<string, CompiledKernel>();
   private sourceHash = '';
 
@@ -61,12 +66,29 @@ export class JITKernel<F extends KernelFn> {
 
   /** The parsed kernel definition (found and parsed on first use). */
   get definition(): KernelDefinition {
-    if (!this.def) {
-      const source = this.findSource();
-      this.sourceHash = createHash('sha256').update(source.text).digest('hex').slice(0, 16);
-      this.def = defineKernel(this.name, source, this.options.constexprs);
-    }
+    this.def ??= defineKernel(this.name, this.sourceText(), this.options.constexprs);
     return this.def;
+  }
+
+  private sourceText(): SourceFileText {
+    if (!this.source) {
+      this.source = this.findSource();
+      this.sourceHash = createHash('sha256').update(this.source.text).digest('hex').slice(0, 16);
+    }
+    return this.source;
+  }
+
+  /** The kernel's parameter kinds: from the disk cache when this source was seen before, else parsed. */
+  private declaredParams(): readonly DeclaredParam[] {
+    if (this.declared) return this.declared;
+    this.sourceText();
+    const disk = diskCache();
+    const key = `params|${compilerFingerprint()}|${this.sourceHash}|${this.name}|${(this.options.constexprs ?? []).join(',')}`;
+    const hit = disk?.get<DeclaredParam[]>(key);
+    if (hit) return (this.declared = hit);
+    this.declared = this.definition.params;
+    disk?.put(key, this.declared);
+    return this.declared;
   }
 
   private findSource(): SourceFileText {
@@ -83,8 +105,7 @@ export class JITKernel<F extends KernelFn> {
 
   /** Compiles (or fetches from the cache) the variant for these arguments, without launching. */
   specialize(opts: Omit<LaunchOptions, 'grid'>, ...args: LaunchArgs<Parameters<F>>): { compiled: CompiledKernel; binding: Binding; device: Device } {
-    const def = this.definition;
-    const binding = bindArguments(this.name, def.params, args);
+    const binding = bindArguments(this.name, this.declaredParams(), args);
     const device = getDevice(opts.device);
     const numWarps = opts.numWarps ?? 4;
     if (!Number.isInteger(numWarps) || numWarps < 1 || numWarps > 32 || (numWarps & (numWarps - 1)) !== 0)
@@ -92,11 +113,36 @@ export class JITKernel<F extends KernelFn> {
     const key = `${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
-      const { module, stages } = compileToIR(def, binding.params, opts.dump);
-      compiled = { name: this.name, key, params: binding.params, module, stages, sourceText: def.source.text, artifacts: new Map() };
+      compiled = this.lazilyCompiled(key, binding, opts.dump);
+      // A GPU target's lowered code may already be on disk: then nothing is parsed or compiled.
+      if (device.target === 'ptx') {
+        // What the CUDA device needs of a PtxKernel; the thread program is for the simulator only.
+        const hit = diskCache()?.get<Omit<PtxKernel, 'program'>>(this.ptxDiskKey(key, numWarps));
+        if (hit) compiled.artifacts.set(ptxArtifactKey(numWarps), hit);
+      }
       this.cache.set(key, compiled);
     }
     return { compiled, binding, device };
+  }
+
+  private ptxDiskKey(key: string, numWarps: number): string {
+    return `ptx|${compilerFingerprint()}|${key}|${numWarps}`;
+  }
+
+  /** A compiled variant whose IR is built on first use (a disk-cache hit never needs it). */
+  private lazilyCompiled(key: string, binding: Binding, dump: DumpOption | undefined): CompiledKernel {
+    let result: ReturnType<typeof compileToIR> | undefined;
+    const compile = (): ReturnType<typeof compileToIR> => (result ??= compileToIR(this.definition, binding.params, dump));
+    const source = this.sourceText();
+    return {
+      name: this.name, key, params: binding.params, sourceText: source.text, artifacts: new Map(),
+      get module() {
+        return compile().module;
+      },
+      get stages() {
+        return compile().stages;
+      },
+    };
   }
 
   /** Compiles if needed and runs the kernel over `grid`. */
@@ -104,7 +150,17 @@ export class JITKernel<F extends KernelFn> {
     const { compiled, binding, device } = this.specialize(opts, ...args);
     const grid = normalizeGrid(typeof opts.grid === 'function' ? opts.grid(binding.constexprs) : opts.grid);
     if (grid.some((g) => g === 0)) return;
-    device.launch({ kernel: compiled, grid, args: binding.args, numWarps: opts.numWarps ?? 4 });
+    const numWarps = opts.numWarps ?? 4;
+    const onDisk = compiled.artifacts.has(ptxArtifactKey(numWarps));
+    device.launch({ kernel: compiled, grid, args: binding.args, numWarps });
+    // Keep the PTX the CUDA device lowered for the next process.
+    if (device.target === 'ptx' && !onDisk) {
+      const ptx = compiled.artifacts.get(ptxArtifactKey(numWarps)) as PtxKernel | undefined;
+      if (ptx) {
+        const { program: _program, ...portable } = ptx;
+        diskCache()?.put(this.ptxDiskKey(compiled.key, numWarps), portable);
+      }
+    }
   }
 
   /** Number of compiled variants in the in-memory cache. */

@@ -2,8 +2,11 @@
 // TILEJIT_TEST_DEVICES=cuda (the same test files vitest runs, through a small vitest shim when bundled),
 // and times each sample kernel with CUDA events. Prints a summary and writes gpu-report.json to $OUT
 // (or the working directory).
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 
 process.env['TILEJIT_TEST_DEVICES'] ??= 'cuda';
 // The bundle aliases 'vitest' to ./vitest-shim.ts, which has the runner.
@@ -44,6 +47,22 @@ if (cuda && process.env['TILEJIT_SKIP_TIMINGS'] !== '1') {
   for (const t of timings) console.log(`time ${t.kernel.padEnd(20)} ${t.shape.padEnd(30)} ${t.medianMs.toFixed(4)} ms  ${t.throughput}`);
   report['timings'] = timings;
   report['liveAllocationsAtEnd'] = liveAllocations();
+}
+
+// First call in a new process (imports, compile, module load, launch), with an empty and then a warm
+// disk cache: the bundled demo run twice against a fresh cache directory.
+const demo = fileURLToPath(new URL('./demo.mjs', import.meta.url));
+if (cuda && existsSync(demo)) {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'tilejit-cold-'));
+  const coldStarts = ['empty', 'warm'].map((state) => {
+    const t0 = performance.now();
+    const out = execFileSync(process.execPath, [demo], { encoding: 'utf8', env: { ...process.env, TILEJIT_CACHE_DIR: cacheDir } });
+    const wall = performance.now() - t0;
+    const first = Number(/first call \(compile \+ run\): (\d+) ms/.exec(out)?.[1]);
+    console.log(`cold start, ${state} disk cache: first call ${first} ms, whole process ${wall.toFixed(0)} ms`);
+    return { cache: state, firstCallMs: first, processMs: wall };
+  });
+  report['coldStarts'] = coldStarts;
 }
 
 const passed = results.filter((r) => r.ok).length + runtimeChecks.filter((r) => r.ok).length;

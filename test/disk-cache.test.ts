@@ -1,0 +1,68 @@
+// The persistent kernel cache: verified reads, atomic writes under concurrent processes, and a second
+// JITKernel for the same source finding its parameter kinds on disk instead of parsing.
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { DiskCache, compilerFingerprint } from '../runtime/disk-cache.js';
+import { jit } from '../index.js';
+
+describe('DiskCache', () => {
+  it('returns what was put, and nothing for another key', () => {
+    const c = new DiskCache(mkdtempSync(join(tmpdir(), 'tj-cache-')));
+    c.put('a', { ptx: '.version 7.0', n: 3 });
+    expect(c.get('a')).toEqual({ ptx: '.version 7.0', n: 3 });
+    expect(c.get('b')).toBeUndefined();
+  });
+
+  it('treats a damaged or tampered entry as a miss and removes it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tj-cache-'));
+    const c = new DiskCache(dir);
+    c.put('k', { x: 1 });
+    const file = join(dir, readdirSync(dir)[0]!);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"x":1', '"x":2')); // payload no longer matches its digest
+    expect(c.get('k')).toBeUndefined();
+    expect(readdirSync(dir)).toEqual([]);
+    c.put('k', { x: 1 });
+    writeFileSync(join(dir, readdirSync(dir)[0]!), '{"format":1,"key":"k","dig'); // truncated
+    expect(c.get('k')).toBeUndefined();
+  });
+
+  it('stays consistent when several processes write the same entries at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tj-cache-'));
+    const script = `
+      const { DiskCache } = await import(${JSON.stringify(new URL('../runtime/disk-cache.ts', import.meta.url).href)});
+      const c = new DiskCache(${JSON.stringify(dir)});
+      for (let i = 0; i < 200; i++) c.put('key' + (i % 5), { writer: process.pid, big: 'x'.repeat(20000 + i) });`;
+    const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+    const procs = [0, 1, 2].map(() => spawnSync(tsx, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+    for (const p of procs) expect(p.status, p.stderr).toBe(0);
+    const c = new DiskCache(dir);
+    for (let i = 0; i < 5; i++) expect((c.get<{ big: string }>('key' + i))?.big.startsWith('x'.repeat(20000))).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('fingerprints the compiler', () => {
+    expect(compilerFingerprint()).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
+
+const SOURCE = `function cachedAdd(X: tl.Ptr, Y: tl.Ptr, n: tl.i32, BLOCK: tl.constexpr) {
+  const offs = tl.programId(0) * BLOCK + tl.arange(0, BLOCK);
+  tl.store(Y + offs, tl.load(X + offs, { mask: offs < n }) + 1, { mask: offs < n });
+}`;
+
+describe('jit with the disk cache', () => {
+  it("a second kernel object for the same source reads its parameter kinds from disk and parses nothing until it compiles", () => {
+    const first = jit(function cachedAdd() {}, { source: SOURCE });
+    const x = new Float32Array(10), y = new Float32Array(10);
+    first.launch({ grid: 1, device: 'cpu' }, x, y, 10, 16);
+    expect(Array.from(y)).toEqual(new Array(10).fill(1));
+    const second = jit(function cachedAdd() {}, { source: SOURCE });
+    second.specialize({ device: 'cpu' }, x, y, 10, 16);
+    expect((second as unknown as { def: unknown }).def).toBeUndefined(); // nothing parsed
+    second.launch({ grid: 1, device: 'cpu' }, x, y, 10, 16); // compiling the IR parses now
+    expect(Array.from(y)).toEqual(new Array(10).fill(1));
+  });
+});

@@ -110,7 +110,8 @@ export class JITKernel<F extends KernelFn> {
     const numWarps = opts.numWarps ?? 4;
     if (!Number.isInteger(numWarps) || numWarps < 1 || numWarps > 32 || (numWarps & (numWarps - 1)) !== 0)
       throw new LaunchError(`numWarps must be a power of two from 1 to 32, got ${numWarps}`);
-    const key = `${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}`;
+    // The source hash is the file's: the kernel's name tells apart the kernels of one file.
+    const key = `${this.name}|${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
       compiled = this.lazilyCompiled(key, binding, opts.dump);

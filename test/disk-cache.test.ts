@@ -57,7 +57,28 @@ const SOURCE = `function cachedAdd(X: tl.Ptr, Y: tl.Ptr, n: tl.i32, BLOCK: tl.co
   tl.store(Y + offs, tl.load(X + offs, { mask: offs < n }) + 1, { mask: offs < n });
 }`;
 
+const OTHER = SOURCE_TWO();
+function SOURCE_TWO(): string {
+  return `function cachedAdd(X: tl.Ptr, Y: tl.Ptr, n: tl.i32, BLOCK: tl.constexpr) {
+  const offs = tl.programId(0) * BLOCK + tl.arange(0, BLOCK);
+  tl.store(Y + offs, tl.load(X + offs, { mask: offs < n }) + 1, { mask: offs < n });
+}
+function cachedSub(X: tl.Ptr, Y: tl.Ptr, n: tl.i32, BLOCK: tl.constexpr) {
+  const offs = tl.programId(0) * BLOCK + tl.arange(0, BLOCK);
+  tl.store(Y + offs, tl.load(X + offs, { mask: offs < n }) - 1, { mask: offs < n });
+}`;
+}
+
 describe('jit with the disk cache', () => {
+  it('two kernels of one file with the same signature never share an entry', () => {
+    const add = jit(function cachedAdd() {}, { source: OTHER }) as never as ReturnType<typeof kernelFromSource>;
+    const sub = jit(function cachedSub() {}, { source: OTHER }) as never as ReturnType<typeof kernelFromSource>;
+    const x = new Float32Array(4), y = new Float32Array(4);
+    expect(add.specialize({ device: 'cpu' }, x, y, 4, 16).compiled.key).not.toBe(sub.specialize({ device: 'cpu' }, x, y, 4, 16).compiled.key);
+    sub.launch({ grid: 1, device: 'cpu' }, x, y, 4, 16);
+    expect(Array.from(y)).toEqual([-1, -1, -1, -1]);
+  });
+
   it("a second kernel object for the same source reads its parameter kinds from disk and parses nothing until it compiles", () => {
     const first = kernelFromSource();
     const x = new Float32Array(10), y = new Float32Array(10);

@@ -8,6 +8,7 @@ import { defineKernel, compileToIR, type BoundParam, type KernelDefinition } fro
 import { CompilationError } from './frontend/errors.js';
 import { printModule } from './ir/printer.js';
 import { lowerToPtx } from './backends/ptx/index.js';
+import { lowerToWgsl, WgslLoweringError } from './backends/wgsl/index.js';
 import { isDType, DTYPES } from './ir/dtype.js';
 
 const TARGETS = ['ir', 'ptx', 'wgsl'] as const;
@@ -160,10 +161,6 @@ export function main(argv: readonly string[], out: (s: string) => void = (s) => 
     out(USAGE);
     return 0;
   }
-  if (cmd.target === 'wgsl') {
-    err(`tilejit: target '${cmd.target}' is not implemented yet (use --target ir or ptx)\n`);
-    return 2;
-  }
   let text: string;
   try {
     text = readFileSync(resolve(cmd.file), 'utf8');
@@ -176,10 +173,12 @@ export function main(argv: readonly string[], out: (s: string) => void = (s) => 
     const params = bindSignature(def, cmd.signature, cmd.constexprs);
     const { module } = compileToIR(def, params, cmd.dump || undefined);
     if (cmd.target === 'ptx') out(lowerToPtx(module, { numWarps: cmd.numWarps, arch: cmd.arch, dump: cmd.dump || undefined }).ptx);
+    // Portable WGSL: without the shader-f16 extension (f16 buffers as halves of u32 words).
+    else if (cmd.target === 'wgsl') out(lowerToWgsl(module, { numWarps: cmd.numWarps, dump: cmd.dump || undefined }).wgsl);
     else out(printModule(module));
     return 0;
   } catch (e) {
-    if (e instanceof CompilationError || e instanceof SignatureError) {
+    if (e instanceof CompilationError || e instanceof SignatureError || e instanceof WgslLoweringError) {
       err(`tilejit: error${e instanceof SignatureError ? ': ' : ' '}${e.message}\n`);
       return 1;
     }

@@ -20,6 +20,12 @@ export interface WebGpuFeatures {
 }
 
 export interface WebGpuContext {
+  /**
+   * The object `create()` returned. It must stay reachable as long as the device is used: when it was
+   * garbage-collected, Dawn's instance went with it and the next event processing crashed the process
+   * (mutex/futex aborts in InstanceBase::ProcessEvents, within a few kernel launches).
+   */
+  readonly gpu: GPU;
   readonly adapterName: string;
   readonly isFallbackAdapter: boolean;
   readonly adapter: GPUAdapter;
@@ -103,6 +109,7 @@ async function createContext(options: WebGpuInitOptions): Promise<WebGpuContext>
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const adapterName = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
   return {
+    gpu,
     adapterName,
     isFallbackAdapter: info.isFallbackAdapter === true,
     adapter,

@@ -30,8 +30,6 @@ export interface WebGpuKernelArtifact {
   readonly layout: GPUBindGroupLayout;
   /** Errors of the shader module's compilation, when there are any (resolved asynchronously). */
   readonly compileErrors: Promise<string | undefined>;
-  /** The shader module and pipeline layout, held as long as the pipeline (see `retainUntilDone`). */
-  readonly keep: readonly unknown[];
 }
 
 export const wgslArtifactKey = (f16: boolean, numWarps: number): string => `wgsl:${f16 ? 'f16' : 'nof16'}:${numWarps}`;
@@ -127,7 +125,7 @@ export class WebGpuDevice implements Device {
       return errs.map((m) => `${kernel.name}.wgsl:${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1] ?? ''}`).join('\n');
     });
     this.track(dev.popErrorScope(), `compiling ${what}`, compileErrors);
-    const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors, keep: [module, pipelineLayout] };
+    const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors };
     kernel.artifacts.set(key, art);
     return art;
   }
@@ -217,26 +215,12 @@ export class WebGpuDevice implements Device {
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
       pass.end();
-      const commands = enc.finish();
-      dev.queue.submit([commands]);
+      dev.queue.submit([enc.finish()]);
       this.track(dev.popErrorScope(), `launching ${what}`, art.compileErrors);
-      this.retainUntilDone([bindGroup, enc, pass, commands], temporaries.splice(0));
     } finally {
-      for (const b of temporaries) b.destroy(); // only when the launch failed before submitting
+      // Destroying after submit is safe: WebGPU frees the memory once the submitted work is done.
+      for (const b of temporaries) b.destroy();
     }
-  }
-
-  /**
-   * Keeps the JavaScript objects of a submitted launch reachable until the GPU has finished it, then
-   * destroys its temporary buffers: Dawn's node bindings are suspected of crashing the process
-   * (mutex/futex aborts) when such objects are garbage-collected while their work is in flight.
-   */
-  private retainUntilDone(objects: readonly unknown[], temporaries: readonly GPUBuffer[]): void {
-    const held = { objects, temporaries };
-    void this.context.device.queue.onSubmittedWorkDone().then(() => {
-      for (const b of held.temporaries) b.destroy();
-      held.objects = [];
-    });
   }
 
   /**
@@ -300,6 +284,8 @@ export class WebGpuDevice implements Device {
       scope.then(async (err) => {
         if (!err) return;
         const detail = await compileErrors;
+        // A shader that did not compile fails its launches too: report it once.
+        if (detail && this.errors.some((e) => e.endsWith(detail))) return;
         this.errors.push(`${what}: ${detail ?? err.message}`);
       }),
     );

@@ -1,14 +1,13 @@
 // The WGSL backend: optimized block IR → layouts → thread program → WGSL text, as named stages that
 // can each be dumped (stages 'layouts', 'threads', 'wgsl'; see compiler/pipeline.ts). The thread
 // program is the one the PTX backend prints (compiler/threads); render.ts prints it as WGSL.
+// With `dump: true` every stage but the unused 'ptx' text is dumped.
 import { basename } from 'node:path';
 import type { Module } from '../../ir/ir.js';
 import type { DType } from '../../ir/dtype.js';
-import { assignLayouts } from '../../layouts/assign.js';
-import { printModule } from '../../ir/printer.js';
 import { emitDump, type DumpOption } from '../../pipeline.js';
-import { lowerToThreads } from '../../threads/lower.js';
-import { printThreadProgram, type ThreadProgram } from '../../threads/thread-ir.js';
+import { lowerToPtx } from '../ptx/index.js';
+import type { ThreadProgram } from '../../threads/thread-ir.js';
 import { renderWgsl, type UniformLayout, type WgslBinding, type WgslFeatures } from './render.js';
 
 export { WgslLoweringError, type WgslBinding, type UniformLayout, type UniformField, type WgslFeatures, type StorageRep } from './render.js';
@@ -38,10 +37,11 @@ export interface WgslOptions {
 
 export function lowerToWgsl(module: Module, options: WgslOptions): WgslKernel {
   const kernel = module.kernel;
-  assignLayouts(kernel, options.numWarps);
-  emitDump(kernel.name, 'layouts', printModule(module, { layouts: true }), options.dump);
-  const program = lowerToThreads(kernel, options.numWarps);
-  emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
+  // The layouts → thread program stages are the PTX backend's (dumped under their names: 'layouts', the
+  // layout-conversion stages, 'threads'); only the rendering differs. The PTX text it also prints is
+  // not used (and dumped only when asked for).
+  const dump = options.dump === true ? ['layouts', 'insert-conversions', 'remove-conversions', 'threads'] : options.dump;
+  const { program } = lowerToPtx(module, { numWarps: options.numWarps, dump });
   const pointees = kernel.params.map((p): DType | undefined => (p.value.type.elem.kind === 'ptr' ? p.value.type.elem.pointee : undefined));
   const r = renderWgsl(program, { features: options.features ?? {}, pointees, sourceFile: kernel.loc ? basename(kernel.loc.file) : undefined });
   emitDump(kernel.name, 'wgsl', r.wgsl, options.dump);

@@ -102,6 +102,9 @@ function usesOf(i: Instr): Reg[] {
     case 'atom_add': s(i.addr); s(i.src); s(i.pred); break;
     case 'trap_unless': s(i.cond); break;
     case 'shfl_bfly': s(i.src); break;
+    case 'ldv': s(i.addr); s(i.pred); break;
+    case 'stv': i.srcs.forEach(s); s(i.addr); s(i.pred); break;
+    case 'ldmatrix': s(i.addr); break;
     case 'pack_half2': s(i.lo); s(i.hi); break;
     case 'mma': [...i.a, ...i.b, ...i.c].forEach(s); break;
     case 'for': s(i.lb); s(i.ub); s(i.step); break;
@@ -118,13 +121,14 @@ function defsOf(i: Instr): readonly Reg[] {
     case 'setp': case 'selp': case 'cvt': case 'narrow': case 'ld': case 'atom_add': case 'shfl_bfly': case 'pack_half2':
       return [i.dst];
     case 'mma': return i.d;
+    case 'ldv': case 'ldmatrix': return i.dsts;
     case 'for': return [i.iv];
     default: return [];
   }
 }
 
 /** Instructions without side effects, left out when nothing reads their results (shuffles and mma are CTA-uniform, so dropping them is too). */
-const PURE = new Set<Instr['op']>(['mov', 'special', 'param', 'smem_base', 'binary', 'unary', 'fma', 'setp', 'selp', 'cvt', 'narrow', 'ld', 'shfl_bfly', 'pack_half2', 'mma']);
+const PURE = new Set<Instr['op']>(['mov', 'special', 'param', 'smem_base', 'binary', 'unary', 'fma', 'setp', 'selp', 'cvt', 'narrow', 'ld', 'ldv', 'ldmatrix', 'shfl_bfly', 'pack_half2', 'mma']);
 
 function walk(body: readonly Instr[], f: (i: Instr) => void): void {
   for (const i of body) {
@@ -333,8 +337,13 @@ class WgslRenderer {
     changed = true;
     while (changed) {
       changed = false;
+      // Layout conversions move pointer blocks through shared memory: a pointer loaded from there comes
+      // from the pointers stored last before it (each conversion stores, waits at a barrier, loads).
+      let sharedPtr: number | undefined;
       walk(this.p.body, (i) => {
         if (i.op === 'param' && this.p.params[i.index]!.isPointer) changed = setProv(i.dst, i.index, 'a pointer') || changed;
+        if (i.op === 'st' && i.space === 'shared' && i.mem === 'u64' && i.src.kind === 'reg' && this.prov.has(i.src.id)) sharedPtr = this.prov.get(i.src.id);
+        if (i.op === 'ld' && i.space === 'shared' && i.mem === 'u64' && sharedPtr !== undefined) changed = setProv(i.dst, sharedPtr, `pointer register %${i.dst.id} (through shared memory)`) || changed;
         if (!('dst' in i) || i.dst.type !== 'u64') return;
         const from = (s: Src): void => {
           if (s.kind === 'reg' && this.prov.has(s.id)) changed = setProv((i as { dst: Reg }).dst, this.prov.get(s.id)!, `address register %${(i as { dst: Reg }).dst.id}`) || changed;
@@ -361,10 +370,11 @@ class WgslRenderer {
     walk(this.p.body, (i) => {
       if (this.dead.has(i)) return;
       if ((i.op === 'ld' || i.op === 'st') && i.space === 'shared') {
-        if (i.mem === 'pred8' && i.op === 'st') this.smemAtomic = true;
+        // Sub-word stores to workgroup memory are read-modify-writes of words other invocations may write too.
+        if (i.op === 'st' && MEM_BYTES_SUB.has(i.mem)) this.smemAtomic = true;
         return;
       }
-      if (i.op !== 'ld' && i.op !== 'st' && i.op !== 'atom_add') return;
+      if (i.op !== 'ld' && i.op !== 'st' && i.op !== 'atom_add' && i.op !== 'ldv' && i.op !== 'stv') return;
       const info = this.paramOf(i.addr, i.op);
       const dtype = info.dtype;
       const want = MEM_OF[dtype];
@@ -372,8 +382,8 @@ class WgslRenderer {
         throw new WgslLoweringError(`WGSL backend: ${i.op} of ${i.mem} through '${this.p.params[info.index]!.name}', a buffer of ${dtype}`);
       if (dtype === 'f64' || dtype === 'i64')
         throw new WgslLoweringError(`WGSL backend: '${this.p.params[info.index]!.name}' is a buffer of ${dtype}; WGSL has no 64-bit types (use f32/i32 buffers on WebGPU)`);
-      if (i.op === 'ld') info.loads = true;
-      else if (i.op === 'st') info.stores = true;
+      if (i.op === 'ld' || i.op === 'ldv') info.loads = true;
+      else if (i.op === 'st' || i.op === 'stv') info.stores = true;
       else {
         if (dtype !== 'f32' && dtype !== 'i32' && dtype !== 'u32') throw new WgslLoweringError(`WGSL backend: atomic add on ${dtype} is not supported`);
         info.atomics = true;
@@ -403,7 +413,7 @@ class WgslRenderer {
   /** Names from a per-prefix counter: f0, f1, ... */
   private numbered(prefix: string): string {
     let n = this.counters.get(`#${prefix}`) ?? 0;
-    while (this.used.has(`${prefix}${n}`)) n++;
+    while (this.used.has(`${prefix}${n}`) || RESERVED.has(`${prefix}${n}`)) n++; // f32, i32, u32, f16 are types
     this.counters.set(`#${prefix}`, n + 1);
     const name = `${prefix}${n}`;
     this.used.add(name);
@@ -461,7 +471,7 @@ class WgslRenderer {
   render(): RenderedWgsl {
     this.analyze();
     const entry = this.fresh(this.p.name);
-    for (const n of ['f32_bits', 'round_bf16', 'round_f16', 'idiv', 'irem']) this.used.add(n);
+    for (const n of ['f32_bits', 'round_bf16', 'round_f16', 'smem_u16']) this.used.add(n);
     this.tidName = this.fresh('tid');
     this.pidName = this.fresh('pid');
     this.npidName = this.fresh('npid');
@@ -515,7 +525,7 @@ class WgslRenderer {
       decls.push(`var<workgroup> ${this.mmaTileName}: array<f32, ${(this.p.threads / 32) * MMA_TILE_WORDS}>; // per warp: the A (16x16) and B (16x8) tiles of the emulated mma`);
 
     if ([...this.helpers.values(), ...this.lines].some((l) => l.includes('f32_bits('))) this.helper('f32_bits', () => F32_BITS);
-    const usesF16 = this.opts.features.f16 === true && ([...this.params.values()].some((q) => q.rep === 'f16') || this.helpers.has('round_f16'));
+    const usesF16 = this.opts.features.f16 === true && [...this.params.values()].some((q) => q.rep === 'f16');
     const header = [
       `// Generated by tilejit from kernel '${this.p.name}'${this.opts.sourceFile ? ` (${this.opts.sourceFile})` : ''}.`,
       `// ${this.p.threads} invocations per workgroup (one per thread of the layouts); program ids are workgroup ids.`,
@@ -639,6 +649,40 @@ class WgslRenderer {
         return;
       }
       case 'bar': return L('workgroupBarrier();');
+      case 'ldv': case 'stv': {
+        // Vector accesses become consecutive scalar ones (the helpers check each element's bounds).
+        const bytes = MEM_BYTES_OF[i.mem];
+        const regs = i.op === 'ldv' ? i.dsts : i.srcs;
+        const stmts = regs.map((r, k) => {
+          if (i.op === 'stv') return this.globalStore(i.mem, i.addr, k * bytes, r, ind);
+          const expr = this.globalLoad(i.mem, i.addr, k * bytes);
+          if (!i.pred && this.isLet(r)) return `let ${this.nameOf(r, `${this.paramOf(i.addr, 'load').name}_v`)} = ${expr};`;
+          return `${this.nameOf(r)} = ${expr};`;
+        });
+        if (!i.pred) return stmts.forEach((st) => L(st));
+        L(`if (${this.src(i.pred).text}) {`);
+        stmts.forEach((st) => L(`  ${st}`));
+        L('}');
+        return;
+      }
+      case 'ldmatrix': {
+        // Each lane needs the row addresses other lanes hold: exchange them, then read the 16-bit elements.
+        this.shuffles = true;
+        const X = this.xchgName, T = this.tidName;
+        const u16 = this.smemU16Helper();
+        L(`// ldmatrix.m8n8.x${i.dsts.length}${i.trans ? '.trans' : ''}: row addresses through workgroup memory`);
+        L('workgroupBarrier();');
+        L(`${X}[${T}] = ${this.src(i.addr, 'u32').text};`);
+        L('workgroupBarrier();');
+        const warp = `(${T} & ~31u)`;
+        i.dsts.forEach((d, m) => {
+          const expr = i.trans
+            ? `${u16}(${X}[${warp} + ${8 * m}u + 2u * (${T} & 3u)] + 2u * ((${T} & 31u) >> 2u)) | (${u16}(${X}[${warp} + ${8 * m + 1}u + 2u * (${T} & 3u)] + 2u * ((${T} & 31u) >> 2u)) << 16u)`
+            : `${u16}(${X}[${warp} + ${8 * m}u + ((${T} & 31u) >> 2u)] + 4u * (${T} & 3u)) | (${u16}(${X}[${warp} + ${8 * m}u + ((${T} & 31u) >> 2u)] + 4u * (${T} & 3u) + 2u) << 16u)`;
+          this.define(d, coerce({ text: expr, isConst: false, type: 'u32' }, wtype(d.type)).text, ind);
+        });
+        return;
+      }
       case 'shfl_bfly': {
         // WGSL subgroups need not be warps of 32 in tid order (llvmpipe's are 8 wide): exchange through workgroup memory.
         this.shuffles = true;
@@ -901,6 +945,10 @@ class WgslRenderer {
       case 'f32': return `bitcast<f32>(${word(this.smemIndex(addr, offset, 2))})`;
       case 's32': return `bitcast<i32>(${word(this.smemIndex(addr, offset, 2))})`;
       case 'u32': return word(this.smemIndex(addr, offset, 2));
+      // 64-bit integers and pointers are i32 in WGSL: the low word of their 8-byte slot.
+      case 's64': case 'u64': return `bitcast<i32>(${word(this.smemIndex(addr, offset, 2))})`;
+      case 'f16': return `unpack2x16float(${this.smemU16Helper()}(${this.smemIndex(addr, offset, 0)})).x`;
+      case 'bf16': return `bitcast<f32>(${this.smemU16Helper()}(${this.smemIndex(addr, offset, 0)}) << 16u)`;
       case 'pred8': {
         const b = this.smemIndex(addr, offset, 0);
         return `((${word(`${b} >> 2u`)} >> ((${b} & 3u) * 8u)) & 0xffu) != 0u`;
@@ -916,6 +964,14 @@ class WgslRenderer {
       case 'f32': return put(this.smemIndex(addr, offset, 2), `bitcast<u32>(${this.operands(ind, this.src(src, 'f32'))[0]})`);
       case 's32': return put(this.smemIndex(addr, offset, 2), `bitcast<u32>(${this.operands(ind, this.src(src, 'i32'))[0]})`);
       case 'u32': return put(this.smemIndex(addr, offset, 2), this.operands(ind, this.src(src, 'u32'))[0]!);
+      case 's64': case 'u64': return put(this.smemIndex(addr, offset, 2), `bitcast<u32>(${this.operands(ind, this.src(src, 'i32'))[0]})`);
+      case 'f16': case 'bf16': {
+        const v = this.operands(ind, this.src(src, 'f32'))[0]!;
+        const bits = mem === 'f16' ? `pack2x16float(vec2<f32>(${v}, 0.0f)) & 0xffffu` : `bitcast<u32>(${this.roundBF16()}(${v})) >> 16u`;
+        const b = this.smemIndex(addr, offset, 0);
+        const sh = `((${b} & 2u) * 8u)`;
+        return `atomicAnd(&${S}[${b} >> 2u], ~(0xffffu << ${sh})); atomicOr(&${S}[${b} >> 2u], (${bits}) << ${sh});`;
+      }
       case 'pred8': {
         const b = this.smemIndex(addr, offset, 0);
         const v = this.src(src, 'bool').text;
@@ -965,25 +1021,37 @@ class WgslRenderer {
     ].join('\n'));
   }
 
+  /** `fn smem_u16(b: u32) -> u32`: the 16 bits at byte b of workgroup memory. */
+  private smemU16Helper(): string {
+    const S = this.smemName;
+    const word = this.smemAtomic ? `atomicLoad(&${S}[b >> 2u])` : `${S}[b >> 2u]`;
+    return this.helper('smem_u16', () => `// The 16-bit element at byte b of workgroup memory.\nfn smem_u16(b: u32) -> u32 {\n  return (${word} >> ((b & 2u) * 8u)) & 0xffffu;\n}`);
+  }
+
   // ------------------------------------------------------------ rounding helpers
+  /**
+   * Rounding to f16 uses the implementation's conversion (pack2x16float); WGSL does not fix its rounding
+   * mode, llvmpipe's is round-to-nearest-even (test/wgsl-rounding.test.ts checks it against the simulator's).
+   */
   private roundF16(): string {
-    return this.helper('round_f16', () =>
-      this.opts.features.f16
-        ? '// Rounds to the nearest f16 (shader-f16).\nfn round_f16(x: f32) -> f32 {\n  return f32(f16(x));\n}'
-        : '// Rounds to the nearest f16 through pack2x16float (no shader-f16).\nfn round_f16(x: f32) -> f32 {\n  return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0f))).x;\n}');
+    return this.helper('round_f16', () => '// Rounds to the nearest f16, kept in an f32.\nfn round_f16(x: f32) -> f32 {\n  return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0f))).x;\n}');
   }
 
   private roundBF16(): string {
     return this.helper('round_bf16', () => [
-      '// Rounds to the nearest bf16 (ties to even), kept in an f32; NaN stays NaN.',
+      '// Rounds to the nearest bf16 (ties to even), kept in an f32; NaN stays NaN. Branch-free: it is inlined a lot.',
       'fn round_bf16(x: f32) -> f32 {',
       '  let b = bitcast<u32>(x);',
-      '  if ((b & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(b | 0x00400000u); }',
-      '  return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);',
+      '  let r = (b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u;',
+      '  return bitcast<f32>(select(r, b | 0x00400000u, (b & 0x7fffffffu) > 0x7f800000u));',
       '}',
     ].join('\n'));
   }
 }
+
+/** Memory types narrower than a word. */
+const MEM_BYTES_SUB = new Set<MemType>(['f16', 'bf16', 's8', 'u8', 'pred8']);
+const MEM_BYTES_OF: Record<MemType, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, s64: 8, u64: 8, s32: 4, u32: 4, s8: 1, u8: 1, pred8: 1 };
 
 /** Words of workgroup memory per warp for the emulated mma: A (16x16) and B (16x8) as f32. */
 const MMA_TILE_WORDS = 16 * 16 + 16 * 8;

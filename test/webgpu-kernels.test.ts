@@ -178,7 +178,7 @@ describe.skipIf(!gpu)(`on ${gpu?.name ?? 'webgpu'}`, () => {
       const sim32 = out('f32', B * H * Nq * Nk);
       launchPopeSimilarity(q.arg, [B, H, Nq, D], contiguous([B, H, Nq, D]), k.arg, [B, Hkv, Nk, D], contiguous([B, Hkv, Nk, D]), freqs, bias, sim32, { rotateDim: rot, device, precision: 'f32' });
       expectClose(await read(sim32), want, tolerance, 'similarity with f32 products');
-    });
+    }, 300_000); // f16/bf16: llvmpipe compiles the emulated tensor-core WGSL in 1-2 minutes with a cold shader cache
 
     // With BLOCK_D = 32 this kernel's WGSL has ~150 workgroup barriers (emulated shuffles and mma) or ~2000
     // unrolled FMAs (f32), which llvmpipe takes minutes to compile: run with TILEJIT_WEBGPU_SLOW=1.

@@ -11,3 +11,6 @@ export type { DType } from './compiler/ir/dtype.js';
 export { Tensor, defaultTensorDevice, type TensorOptions, type TensorDevice } from './ops/tensor.js';
 export { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PoPEOptions, type PosEmb, type FlashOptions } from './ops/pope.js';
 export { RotaryEmbedding, type RotaryEmbeddingOptions, type RotateOptions } from './ops/rope.js';
+// GPU runtimes, for keeping data on a device and timing.
+export { cudaDevice, isCudaAvailable, timeLaunches, CudaBuffer } from './runtime/cuda/index.js';
+export { initWebGPU, webgpuDevice, WebGpuBuffer } from './runtime/webgpu/index.js';

@@ -2,6 +2,7 @@
 // passed to a launch are copied to the device before it and back after it (synchronously), so kernels
 // launched on plain typed arrays give the same results as on the CPU device; CudaBuffers are passed as
 // they are and such launches stay asynchronous.
+import { summarizeTimings } from '../timing.js';
 import { lowerToPtx, type PtxKernel } from '../../compiler/backends/ptx/index.js';
 import { LaunchError } from '../../compiler/frontend/errors.js';
 import type { Device, LaunchRequest } from '../device.js';
@@ -230,15 +231,7 @@ export function timeLaunches(fn: () => void, options: TimingOptions = {}): Launc
       check('cuEventElapsedTime', api.cuEventElapsedTime(ms, events[2 * i]!, events[2 * i + 1]!));
       samples.push(ms[0]!);
     }
-    const sorted = [...samples].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return {
-      medianMs: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
-      meanMs: samples.reduce((s, x) => s + x, 0) / samples.length,
-      minMs: sorted[0]!,
-      maxMs: sorted[sorted.length - 1]!,
-      samplesMs: samples,
-    };
+    return summarizeTimings(samples);
   } finally {
     for (const e of events) api.cuEventDestroy_v2(e);
   }

@@ -11,6 +11,7 @@
 //
 // `initWebGPU()` must be awaited once before 'webgpu' is used (it finds the adapter and creates the
 // device); afterwards `defaultDevice()` picks WebGPU when there is no CUDA GPU.
+import { summarizeTimings } from '../timing.js';
 import { lowerToWgsl, type WgslKernel } from '../../compiler/backends/wgsl/index.js';
 import { LaunchError } from '../../compiler/frontend/errors.js';
 import type { DType } from '../../compiler/ir/dtype.js';
@@ -268,15 +269,7 @@ export class WebGpuDevice implements Device {
       resolve.destroy();
       read.destroy();
     }
-    const sorted = [...samples].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return {
-      medianMs: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
-      meanMs: samples.reduce((s, x) => s + x, 0) / samples.length,
-      minMs: sorted[0]!,
-      maxMs: sorted[sorted.length - 1]!,
-      samplesMs: samples,
-    };
+    return summarizeTimings(samples);
   }
 
   private track(scope: Promise<GPUError | null>, what: string, compileErrors: Promise<string | undefined>): void {

@@ -7,7 +7,7 @@ import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
 import { testDevices } from './reference/devices.js';
-import { expectClose, F32, type Tolerance } from './reference/compare.js';
+import { expectClose, F32, halfProductTolerance, type Tolerance } from './reference/compare.js';
 
 const golden = loadGolden();
 const f32 = (c: GoldenCase, name: string): Float32Array => Float32Array.from(tensor(c, 'inputs', name).data);
@@ -74,14 +74,7 @@ describe.each(testDevices())('on %s', (device) => {
   // softmax weight to the dtype: their error is a fraction of the dtype's precision times the size of
   // the outputs (c · rms(expected)), as for any half-precision attention.
   const tolerance: Record<'f32' | 'f16' | 'bf16', Tolerance> = { f32: { rtol: 1e-4, atol: 1e-4 }, f16: { rtol: 1e-4, atol: 1e-4 }, bf16: { rtol: 1e-4, atol: 1e-4 } };
-  const HALF_C = { f32: 0, f16: 1e-2, bf16: 4e-2 } as const;
-  const productTolerance = (dtype: 'f32' | 'f16' | 'bf16', want: ArrayLike<number>): Tolerance => {
-    if (dtype === 'f32') return tolerance.f32;
-    let ss = 0;
-    for (let i = 0; i < want.length; i++) ss += want[i]! ** 2;
-    const c = HALF_C[dtype];
-    return { rtol: c, atol: c * Math.sqrt(ss / want.length) };
-  };
+  const productTolerance = (dtype: 'f32' | 'f16' | 'bf16', want: ArrayLike<number>): Tolerance => halfProductTolerance(dtype, want, tolerance.f32);
 
   describe.each(['f32', 'f16', 'bf16'] as const)('random ragged inputs in %s (compute in f32)', (dtype) => {
     const r = rng(dtype.length * 101 + 7);

@@ -15,7 +15,7 @@ import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
 import { webgpuForTests } from './reference/devices.js';
-import { expectClose, F32, type Tolerance } from './reference/compare.js';
+import { expectClose, F32, halfProductTolerance, type Tolerance } from './reference/compare.js';
 
 const { device: gpu, skipReason } = await webgpuForTests();
 const device = 'webgpu' as const;
@@ -139,14 +139,7 @@ describe.skipIf(!gpu)(`on ${gpu?.name ?? 'webgpu'}`, () => {
   // As in test/kernels-pope.test.ts: f32 arithmetic matches closely; products on (emulated) tensor cores
   // round each rotated feature and softmax weight to f16/bf16, an error of c · rms(expected).
   const tolerance: Tolerance = { rtol: 1e-4, atol: 1e-4 };
-  const HALF_C = { f32: 0, f16: 1e-2, bf16: 4e-2 } as const;
-  const productTolerance = (dtype: 'f32' | 'f16' | 'bf16', want: ArrayLike<number>): Tolerance => {
-    if (dtype === 'f32') return tolerance;
-    let ss = 0;
-    for (let i = 0; i < want.length; i++) ss += want[i]! ** 2;
-    const c = HALF_C[dtype];
-    return { rtol: c, atol: c * Math.sqrt(ss / want.length) };
-  };
+  const productTolerance = (dtype: 'f32' | 'f16' | 'bf16', want: ArrayLike<number>): Tolerance => halfProductTolerance(dtype, want, tolerance);
 
   describe.each(['f32', 'f16', 'bf16'] as const)('PoPE on random ragged inputs in %s (compute in f32)', (dtype) => {
     const r = rng(dtype.length * 101 + 7);

@@ -17,7 +17,7 @@ import { LaunchError } from '../../compiler/frontend/errors.js';
 import type { DType } from '../../compiler/ir/dtype.js';
 import type { CompiledKernel } from '../compiled.js';
 import type { Device, LaunchRequest } from '../device.js';
-import type { TypedArray } from '../storage.js';
+import { dtypeOfTypedArray, type TypedArray } from '../storage.js';
 import { WebGpuBuffer, paddedBytes } from './buffer.js';
 import {
   BufferUsage, ShaderStage, WebGpuError, initWebGpuContext, webgpuContextIfReady, webgpuUnavailableReason,
@@ -73,7 +73,9 @@ export class WebGpuDevice implements Device {
 
   /** A buffer holding a copy of host data: a typed array of an unambiguous dtype, or `{ dtype, data }`. */
   from(data: TypedArray | { readonly dtype: DType; readonly data: TypedArray }, dtype?: DType): WebGpuBuffer {
-    const host = ArrayBuffer.isView(data) ? { data, dtype: dtype ?? plainDType(data) } : data;
+    const plain = ArrayBuffer.isView(data) ? dtype ?? dtypeOfTypedArray(data) : undefined;
+    if (ArrayBuffer.isView(data) && !plain) throw new TypeError(`a ${data.constructor.name} needs an explicit dtype ({ dtype, data }), e.g. for f16/bf16 bits`);
+    const host = ArrayBuffer.isView(data) ? { data, dtype: plain! } : data;
     return this.alloc(host.dtype, host.data.length).upload(host.data);
   }
 
@@ -283,17 +285,6 @@ export class WebGpuDevice implements Device {
       }),
     );
   }
-}
-
-function plainDType(a: TypedArray): DType {
-  if (a instanceof Float32Array) return 'f32';
-  if (a instanceof Int32Array) return 'i32';
-  if (a instanceof Uint32Array) return 'u32';
-  if (a instanceof Int8Array) return 'i8';
-  if (a instanceof Uint8Array) return 'u8';
-  if (a instanceof Float64Array) return 'f64';
-  if (a instanceof BigInt64Array) return 'i64';
-  throw new TypeError(`a ${a.constructor.name} needs an explicit dtype ({ dtype, data }), e.g. for f16/bf16 bits`);
 }
 
 let singleton: WebGpuDevice | undefined;

@@ -6,11 +6,12 @@ import type { BoundParam, DeclaredParam } from '../compiler/compile.js';
 import { LaunchError } from '../compiler/frontend/errors.js';
 import { allocateHost } from './storage.js';
 import { resolveBuffer, type ResolvedBuffer } from './buffers.js';
+import { constexprFunction, type ConstexprFunction } from '../compiler/frontend/constexpr-function.js';
 
 export type BoundArg =
   | { readonly name: string; readonly kind: 'ptr'; readonly buffer: ResolvedBuffer }
   | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType; readonly value: number }
-  | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string };
+  | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string | ConstexprFunction };
 
 export interface Binding {
   readonly params: BoundParam[];
@@ -29,8 +30,14 @@ export function bindArguments(kernel: string, declared: readonly DeclaredParam[]
     const v = values[i];
     const where = `argument ${i + 1} ('${d.name}') of kernel '${kernel}'`;
     if (d.kind === 'constexpr') {
+      if (typeof v === 'function') {
+        const fn = constexprFunction(v as (...args: never[]) => unknown, d.name);
+        params.push({ name: d.name, kind: 'constexpr', value: fn });
+        args.push({ name: d.name, kind: 'constexpr', value: fn });
+        return;
+      }
       if (!(typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string'))
-        throw new LaunchError(`${where} is a constexpr: expected a number, boolean or string, got ${describe(v)}`);
+        throw new LaunchError(`${where} is a constexpr: expected a number, boolean, string or kernel-language function, got ${describe(v)}`);
       params.push({ name: d.name, kind: 'constexpr', value: v });
       args.push({ name: d.name, kind: 'constexpr', value: v });
       constexprs[d.name] = v;
@@ -55,8 +62,13 @@ export function bindArguments(kernel: string, declared: readonly DeclaredParam[]
     params.push({ name: d.name, kind: 'scalar', dtype, divisibleBy16, equalsOne });
     args.push({ name: d.name, kind: 'scalar', dtype, value: num });
   });
-  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? `${p.dtype}${p.divisibleBy16 ? ':16' : p.equalsOne ? '=1' : ''}` : `${p.name}=${String(p.value)}`)).join(',');
+  const signature = params.map((p) => (p.kind === 'ptr' ? `*${p.pointee}` : p.kind === 'scalar' ? `${p.dtype}${p.divisibleBy16 ? ':16' : p.equalsOne ? '=1' : ''}` : `${p.name}=${constexprKey(p.value)}`)).join(',');
   return { params, args, signature, constexprs };
+}
+
+/** A constexpr in the signature: its value, or a function's name and source hash. */
+function constexprKey(v: number | boolean | string | ConstexprFunction): string {
+  return typeof v === 'object' ? `fn:${v.name}:${v.hash}` : String(v);
 }
 
 function inferScalarDType(v: unknown, where: string): DType {

@@ -7,14 +7,16 @@ import { diskCache, compilerFingerprint } from './disk-cache.js';
 import { ptxArtifactKey } from './cuda/device.js';
 import { callerFileFromStack, locateKernelSource, paramNamesOf, type SourceFileText } from '../compiler/source/locate.js';
 import { CompilationError, LaunchError } from '../compiler/frontend/errors.js';
-import type { Ptr } from '../compiler/language/tl.js';
+import type { Ptr, KernelFn as KernelLanguageFn } from '../compiler/language/tl.js';
 import { bindArguments, type Binding } from './bind.js';
 import type { BufferArg } from './buffers.js';
 import type { CompiledKernel } from './compiled.js';
 import { getDevice, type Device, type DeviceName } from './device.js';
 
 /** The launch-time type of each kernel parameter: buffers for pointers, numbers/booleans/dtypes otherwise. */
-export type LaunchArgs<P extends readonly unknown[]> = { [K in keyof P]: P[K] extends Ptr<infer _D> ? BufferArg : P[K] extends boolean ? boolean : P[K] extends string ? P[K] : number | boolean };
+export type LaunchArgs<P extends readonly unknown[]> = { [K in keyof P]: LaunchArg<P[K]> };
+/** One parameter's launch type; distributes over unions such as `'relu' | ((x) => x)`. */
+type LaunchArg<T> = T extends Ptr<infer _D> ? BufferArg : T extends boolean ? boolean : T extends string ? T : T extends KernelLanguageFn ? T : number | boolean;
 
 export type Grid = number | readonly [number] | readonly [number, number] | readonly [number, number, number];
 /** Constexpr values of a launch, by parameter name, for grids computed from block sizes. */

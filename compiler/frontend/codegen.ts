@@ -2,7 +2,7 @@
 // Compile-time values (constexprs, shapes, dtypes) fold here; everything else becomes block IR.
 import {
   Node, SyntaxKind, type SourceFile, type Statement, type Expression, type CallExpression,
-  type ForStatement, type ForOfStatement, type IfStatement,
+  type ForStatement, type ForOfStatement, type IfStatement, type ArrowFunction,
 } from 'ts-morph';
 import { Func, Module, Value, Block, type SourceLoc } from '../ir/ir.js';
 import { IRBuilder, IRTypeError } from '../ir/builder.js';
@@ -15,12 +15,14 @@ import { promoteDTypes, defaultConstDType, promoteWithConst } from './promote.js
 import { Scope, Binding } from './scope.js';
 import { resolveHelper, type KernelFunction } from './parse.js';
 import { BUILTINS, type BuiltinArg } from './builtins.js';
+import type { ConstexprFunction } from './constexpr-function.js';
+import { parseConstexprFunction } from './parse-constexpr-function.js';
 
 /** A kernel parameter with its launch-time kind resolved. */
 export type BoundParam =
   | { readonly name: string; readonly kind: 'ptr'; readonly pointee: DType }
   | { readonly name: string; readonly kind: 'scalar'; readonly dtype: DType; readonly divisibleBy16?: boolean; readonly equalsOne?: boolean }
-  | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string };
+  | { readonly name: string; readonly kind: 'constexpr'; readonly value: number | boolean | string | ConstexprFunction };
 
 export interface IRGenRequest {
   readonly kernelName: string;
@@ -46,7 +48,8 @@ export function generateIR(req: IRGenRequest): Module {
   for (const p of req.params) {
     const operand: Operand =
       p.kind === 'constexpr'
-        ? typeof p.value === 'string' ? (isDTypeName(p.value) ? { kind: 'dtype', dtype: p.value } : { kind: 'string', value: p.value }) : constOp(p.value)
+        ? typeof p.value === 'string' ? (isDTypeName(p.value) ? { kind: 'dtype', dtype: p.value } : { kind: 'string', value: p.value })
+          : typeof p.value === 'object' ? { kind: 'function', fn: p.value } : constOp(p.value)
         : p.kind === 'scalar' && p.equalsOne
           ? constOp(1) // specialized: a stride of 1 makes accesses provably contiguous
           : valueOp(fparams.find((f) => f.name === p.name)!.value);
@@ -93,6 +96,11 @@ const MATH_CONSTANTS: Record<string, number> = {
 export class FunctionGen {
   readonly b: IRBuilder;
   scope = new Scope();
+  /**
+   * The text is a function constexpr's runtime text, where transpilers have rewritten `tl.exp` into
+   * `<module object>.tl.exp`: such a `.tl` reads as the tl namespace.
+   */
+  transpiledText = false;
   private returned: Operand | undefined;
   private returnNode: Node | undefined;
 
@@ -130,10 +138,14 @@ export class FunctionGen {
   }
 
   // ---------------------------------------------------------------- functions
-  run(fn: KernelFunction): void {
+  run(fn: KernelFunction | ArrowFunction): void {
     const body = fn.getBody();
-    if (!body || !Node.isBlock(body)) throw this.error(fn, `kernel '${fn.getName()}' needs a body`);
-    const flow = this.statements(body.getStatements());
+    if (body && Node.isArrowFunction(fn) && !Node.isBlock(body)) {
+      // (x) => expr: the expression is the result
+      this.returned = this.expr(body as Expression);
+      this.returnNode = body;
+    } else if (!body || !Node.isBlock(body)) throw this.error(fn, `function '${Node.isArrowFunction(fn) ? '(arrow)' : fn.getName()}' needs a body`);
+    const flow = body && Node.isBlock(body) ? this.statements(body.getStatements()) : 'return';
     if (this.func.isKernel) {
       if (flow === 'return' && this.returned && this.returned.kind !== 'none')
         throw this.error(this.returnNode ?? fn, `a kernel cannot return a value; store results through a pointer`);
@@ -471,6 +483,7 @@ export class FunctionGen {
     }
     if (Node.isElementAccessExpression(node))
       throw this.error(node, `indexing blocks is not supported; use tl.expandDims(x, axis) (or tl.col / tl.row) for x[:, None], and masks with tl.where for selection`);
+    if (Node.isTypeOfExpression(node)) return { kind: 'string', value: typeOfOperand(this.expr(node.getExpression())) };
     if (Node.isArrowFunction(node) || Node.isFunctionExpression(node))
       throw this.error(node, `functions cannot be defined inside a kernel; declare a helper function at the top level`);
     throw this.error(node, `unsupported expression (${node.getKindName()}) in a kernel`);
@@ -486,10 +499,14 @@ export class FunctionGen {
     if (name === 'NaN') return constOp(NaN);
     if (resolveHelper(this.sf, this.file, name)) return { kind: 'helper', name };
     if (name in BUILTINS) return { kind: 'builtin', name };
+    if (this.transpiledText)
+      throw this.error(node, `unknown name '${name}': a function passed as a constexpr is written in the kernel language and sees only its parameters, its local variables, tl and Math`);
     throw this.error(node, `unknown name '${name}'; kernels see their parameters, local variables, tl, and helper functions of their module`);
   }
 
   private property(objNode: Expression, name: string, node: Node): Operand {
+    if (this.transpiledText && name === 'tl' && Node.isIdentifier(objNode) && !this.scope.lookup(objNode.getText()))
+      return { kind: 'namespace', name: 'tl' };
     const obj = this.expr(objNode);
     if (obj.kind === 'namespace' && obj.name === 'tl') {
       if (name in BUILTINS) return { kind: 'builtin', name };
@@ -512,17 +529,25 @@ export class FunctionGen {
       const args: BuiltinArg[] = node.getArguments().map((a) => ({ node: a, op: this.expr(a as Expression) }));
       return this.at(node, () => BUILTINS[callee.name]!(this, args, node));
     }
-    if (callee.kind === 'helper') return this.callHelper(callee.name, node);
+    if (callee.kind === 'helper') {
+      const target = resolveHelper(this.sf, this.file, callee.name)!;
+      return this.callFunction(callee.name, { ...target, id: target.file, transpiled: false }, node);
+    }
+    if (callee.kind === 'function') {
+      const parsed = parseConstexprFunction(callee.fn);
+      if (!parsed.fn) throw this.error(node.getExpression(), parsed.problem!);
+      return this.callFunction(callee.fn.name, { fn: parsed.fn, file: parsed.file, text: parsed.text, sf: parsed.sf, id: `fn:${callee.fn.hash}`, transpiled: true }, node);
+    }
     throw this.error(node.getExpression(), `${describeOperand(callee)} cannot be called`);
   }
 
-  private callHelper(name: string, node: CallExpression): Operand {
-    const target = resolveHelper(this.sf, this.file, name)!;
+  /** Compiles `target` once per argument signature into a helper Func and calls it (inlined later). */
+  private callFunction(name: string, target: CallTarget, node: CallExpression): Operand {
     const params = target.fn.getParameters();
     const args = node.getArguments().map((a) => this.expr(a as Expression));
     if (args.length !== params.length)
       throw this.error(node, `helper '${name}' takes ${params.length} argument${params.length === 1 ? '' : 's'}, got ${args.length}`);
-    const keyParts = args.map((a) => (a.kind === 'value' ? typeToString(a.value.type) : JSON.stringify(a)));
+    const keyParts = args.map((a) => (a.kind === 'value' ? typeToString(a.value.type) : a.kind === 'function' ? `fn:${a.fn.hash}` : JSON.stringify(a)));
     const key = `${target.file}#${name}(${keyParts.join(', ')})`;
     if (this.ctx.inProgress.has(key)) throw this.error(node, `helper '${name}' calls itself; recursion is not supported in kernels`);
     let entry = this.ctx.helpers.get(key);
@@ -531,6 +556,7 @@ export class FunctionGen {
       const fname = this.ctx.module.funcs.has(name) || [...this.ctx.helpers.values()].some((h) => h.func.name === name) ? `${name}_${this.ctx.helpers.size}` : name;
       const func = new Func(fname, valueParams, [], false);
       const gen = new FunctionGen(this.ctx, target.file, target.text, target.sf, func);
+      gen.transpiledText = target.transpiled;
       func.loc = gen.loc(target.fn);
       let vi = 0;
       args.forEach((a, i) => gen.scope.declare(params[i]!.getName(), new Binding(a.kind === 'value' ? valueOp(valueParams[vi++]!.value) : a, true, params[i]!.getName())));
@@ -547,7 +573,9 @@ export class FunctionGen {
     const valueArgs = args.flatMap((a) => (a.kind === 'value' ? [a.value] : []));
     const call = this.at(node, () => this.b.call(entry!.func.name, valueArgs, entry!.func.resultTypes));
     const outs = call.results.map(valueOp);
-    const declaredTuple = target.fn.getBody()?.getDescendantsOfKind(SyntaxKind.ReturnStatement).some((r) => Node.isArrayLiteralExpression(r.getExpression()));
+    const body = target.fn.getBody();
+    const declaredTuple = body && (Node.isArrayLiteralExpression(body) ||
+      body.getDescendantsOfKind(SyntaxKind.ReturnStatement).some((r) => Node.isArrayLiteralExpression(r.getExpression())));
     if (outs.length === 0) return NONE;
     return outs.length === 1 && !declaredTuple ? outs[0]! : { kind: 'tuple', items: outs };
   }
@@ -755,6 +783,29 @@ function foldCompare(pred: CmpPredicate, a: number | boolean, b: number | boolea
     case 'ge': return a >= b;
     case 'eq': return a === b;
     case 'ne': return a !== b;
+  }
+}
+
+/** A called function: a helper of the kernel's modules or a function constexpr. */
+interface CallTarget {
+  readonly fn: KernelFunction | ArrowFunction;
+  readonly file: string;
+  readonly text: string;
+  readonly sf: SourceFile;
+  /** Tells apart functions of one name in the helper cache: the file, or the function constexpr's hash. */
+  readonly id: string;
+  readonly transpiled: boolean;
+}
+
+/** What JavaScript's `typeof` says of a compile-time operand (runtime blocks are typed `number`). */
+function typeOfOperand(o: Operand): string {
+  switch (o.kind) {
+    case 'const': return typeof o.value;
+    case 'string': case 'dtype': return 'string';
+    case 'function': case 'helper': case 'builtin': return 'function';
+    case 'value': return 'number';
+    case 'none': return 'undefined';
+    default: return 'object';
   }
 }
 

@@ -4,6 +4,7 @@ import type { Node } from 'ts-morph';
 import type { Value } from '../ir/ir.js';
 import type { DType } from '../ir/dtype.js';
 import { typeToString } from '../ir/types.js';
+import type { ConstexprFunction } from './constexpr-function.js';
 
 export type Operand =
   | { readonly kind: 'value'; readonly value: Value }
@@ -16,6 +17,8 @@ export type Operand =
   | { readonly kind: 'namespace'; readonly name: 'tl' | 'Math' }
   | { readonly kind: 'builtin'; readonly name: string }
   | { readonly kind: 'helper'; readonly name: string }
+  /** A function passed as a constexpr argument (inlined where it is called). */
+  | { readonly kind: 'function'; readonly fn: ConstexprFunction }
   | { readonly kind: 'none' };
 
 export const valueOp = (value: Value): Operand => ({ kind: 'value', value });
@@ -33,6 +36,7 @@ export function describeOperand(o: Operand): string {
     case 'namespace': return `the namespace '${o.name}'`;
     case 'builtin': return `the function tl.${o.name}`;
     case 'helper': return `the function ${o.name}`;
+    case 'function': return `the function constexpr ${o.fn.name}`;
     case 'none': return 'nothing (void)';
   }
 }

@@ -14,8 +14,13 @@ export type Mask = boolean | number;
 declare const pointerBrand: unique symbol;
 /** A pointer (or block of pointers). `Ptr<'f16'>` fixes the element type; plain `Ptr` takes it from the launch. */
 export type Ptr<D extends DTypeName = DTypeName> = number & { readonly [pointerBrand]: D };
-/** A parameter whose value is baked into the compiled code; each distinct value compiles a variant. */
-export type constexpr<T extends number | boolean | string = number> = T;
+/** A function written in the kernel language, passed as a constexpr and inlined where it is called. */
+export type KernelFn = (...args: never[]) => unknown;
+/**
+ * A parameter whose value is baked into the compiled code; each distinct value compiles a variant
+ * (a function's variant is keyed by its source text).
+ */
+export type constexpr<T extends number | boolean | string | KernelFn = number> = T;
 
 // Scalar parameter kinds: a launch argument is converted to this type.
 export type i64 = number;

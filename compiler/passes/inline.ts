@@ -25,7 +25,11 @@ function inlineBlock(block: Block, m: Module, rename: Map<Value, Value>): void {
     inlineBlock(copies, m, rename); // helpers that call helpers
     out.push(...copies.ops);
     const ret = callee.body.ops.at(-1)!;
-    op.results.forEach((r, i) => rename.set(r, map.get(ret.operands[i]!) ?? ret.operands[i]!));
+    // The callee may return what a nested call returned: follow that call's renaming too.
+    op.results.forEach((r, i) => {
+      const v = map.get(ret.operands[i]!) ?? ret.operands[i]!;
+      rename.set(r, rename.get(v) ?? v);
+    });
   }
   block.ops = out;
   for (const op of out) op.parent = block;

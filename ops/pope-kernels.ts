@@ -1,6 +1,6 @@
 // Host-side launchers of the PoPE kernels on raw buffers: they check shapes, derive strides, block
 // sizes and the grid. The tensor-level op API builds on these.
-import { popeApply } from '../kernels/pope-apply.js';
+import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import type { Magnitude } from '../kernels/pope-math.js';
@@ -28,10 +28,14 @@ interface Common {
   readonly precision?: 'f32' | 'input';
 }
 
-/** PoPE features of x [B, H, N, D] contiguous, written to out [B, H, N, D + rot]. */
+/**
+ * PoPE features of x [B, H, N, D] contiguous, written to out [B, H, N, D + rot], or with `complex`
+ * to out [B, H, N, D, 2] as (real, imag) pairs (the tail as (x, 0)). `toMagnitude` may be a
+ * kernel-language function.
+ */
 export function launchPopeApply(
   x: BufferArg, shape: Shape4, freqs: BufferArg, freqRows: number, bias: BufferArg | null, out: BufferArg,
-  o: Common & { readonly isKey: boolean },
+  o: Omit<Common, 'toMagnitude'> & { readonly isKey: boolean; readonly complex?: boolean; readonly toMagnitude?: Magnitude | MagnitudeFn },
 ): void {
   const [B, H, N, D] = shape;
   check(o.rotateDim >= 1 && o.rotateDim <= D, `rotateDim must be in [1, ${D}], got ${o.rotateDim}`);
@@ -40,7 +44,7 @@ export function launchPopeApply(
   popeApply.launch(
     { grid: [Math.ceil(N / BLOCK_N), B * H], device: o.device },
     x, freqs, bias ?? freqs, out, N, H, D, o.rotateDim, o.isKey ? 0 : freqRows - N,
-    o.isKey && bias !== null, o.toMagnitude ?? 'softplus', BLOCK_N, blockDim(D),
+    o.isKey && bias !== null, o.toMagnitude ?? 'softplus', o.complex ?? false, BLOCK_N, blockDim(D),
   );
 }
 

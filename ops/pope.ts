@@ -7,6 +7,7 @@ import { Tensor, type TensorDevice, defaultTensorDevice } from './tensor.js';
 import { clampKernel } from '../kernels/elementwise.js';
 import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { Magnitude } from '../kernels/pope-math.js';
+import type { MagnitudeFn } from '../kernels/pope-apply.js';
 
 export interface PoPEOptions {
   readonly heads: number;
@@ -175,10 +176,25 @@ function bhnd(t: Tensor, headFirst: boolean): Tensor {
 }
 
 export interface ApplyOptions {
-  readonly toMagnitude?: Magnitude;
+  /**
+   * The magnitude of each feature: 'softplus' (default), 'relu', 'exp', or a function written in the
+   * kernel language, fused into the kernel, e.g. `(x) => tl.exp(x) * 0.5` (it sees only its
+   * parameter, tl and Math; each distinct function text compiles once).
+   */
+  readonly toMagnitude?: Magnitude | MagnitudeFn;
+  /**
+   * Return the rotated features as complex numbers m·e^{iφ}: there is no complex dtype, so each tensor
+   * gets a trailing axis of 2 holding (real, imag), shape [b, h, n, d, 2] (PyTorch's
+   * `view_as_real` layout); the unrotated tail is (x, 0). The PoPE score is then
+   * Σ Re(q · conj(k)) over the d features.
+   */
+  readonly returnComplex?: boolean;
 }
 
-/** PoPE features of q and k: [.., 2·rot + (d − rot)] interleaved (m·cos, m·sin) then the unrotated tail. */
+/**
+ * PoPE features of q and k (b, h, n, d): [b, h, n, 2·rot + (d − rot)] interleaved (m·cos, m·sin)
+ * followed by the unrotated tail; with `returnComplex`, [b, h, n, d, 2] (real, imag) pairs.
+ */
 export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: ApplyOptions = {}): [Tensor, Tensor] {
   const { freqs, bias } = posEmb;
   const device = q.device;
@@ -190,9 +206,13 @@ export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: App
   if (rot > qs[3]) throw new RangeError(`posEmb.freqs has ${rot} rotated dims, more than the head dim ${qs[3]} of q`);
   if (freqs.shape[0]! !== ks[2]) throw new RangeError(`posEmb.freqs must have one row per key position (${ks[2]}), got ${freqs.shape[0]}`);
   checkPosEmb(posEmb, qs[1]);
+  const mag = options.toMagnitude;
+  if (mag !== undefined && typeof mag !== 'function' && !['softplus', 'relu', 'exp'].includes(mag))
+    throw new TypeError(`toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received ${JSON.stringify(mag)}`);
+  const complex = options.returnComplex ?? false;
   const run = (x: Tensor, s: Shape4, isKey: boolean): Tensor => {
-    const out = Tensor.zeros([s[0], s[1], s[2], s[3] + rot], { device });
-    launchPopeApply(x.contiguous().storage.arg, s, freqs.storage.arg, freqs.shape[0]!, bias.storage.arg, out.storage.arg, { rotateDim: rot, isKey, toMagnitude: options.toMagnitude, device });
+    const out = Tensor.zeros(complex ? [s[0], s[1], s[2], s[3], 2] : [s[0], s[1], s[2], s[3] + rot], { device });
+    launchPopeApply(x.contiguous().storage.arg, s, freqs.storage.arg, freqs.shape[0]!, bias.storage.arg, out.storage.arg, { rotateDim: rot, isKey, toMagnitude: mag, complex, device });
     return out;
   };
   return [run(q, qs, false), run(k, ks, true)];

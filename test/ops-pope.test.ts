@@ -4,6 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor } from '../ops/tensor.js';
 import { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PosEmb } from '../ops/pope.js';
+import { tl } from '../index.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
@@ -49,6 +50,37 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
       expectClose(await ko.toArray(), tensor(c, 'outputs', 'k').data, F32, 'k');
     });
   }
+
+  it('applyPopeToQk returnComplex: apply_pope_partial_complex ([b, h, n, d, 2] (real, imag), the tail as (x, 0))', async () => {
+    const c = golden.find((g) => g.name === 'apply_pope_partial_complex')!;
+    const [qo, ko] = applyPopeToQk(posEmbOf(c), t(c, 'q'), t(c, 'k'), { returnComplex: true });
+    expect(qo.shape).toEqual(tensor(c, 'outputs', 'q').shape);
+    expect(ko.shape).toEqual(tensor(c, 'outputs', 'k').shape);
+    expectClose(await qo.toArray(), tensor(c, 'outputs', 'q').data, F32, 'q');
+    expectClose(await ko.toArray(), tensor(c, 'outputs', 'k').data, F32, 'k');
+  });
+
+  it.each(['f32', 'bf16'] as const)('applyPopeToQk with a kernel-language toMagnitude, fused, on ragged %s inputs (also complex)', async (dtype) => {
+    const r = rng(dtype === 'f32' ? 21 : 22);
+    const B = 2, H = 3, Nq = 5, Nk = 9, D = 11, rot = 7;
+    const toMagnitude = (x: tl.Tensor): tl.Tensor => tl.exp(x) * 0.5 + tl.maximum(x, 0);
+    const refMagnitude = (x: number): number => Math.exp(x) * 0.5 + Math.max(x, 0);
+    const qx = Tensor.from(r.array(B * H * Nq * D, -2, 2), { shape: [B, H, Nq, D], dtype, device });
+    const kx = Tensor.from(r.array(B * H * Nk * D, -2, 2), { shape: [B, H, Nk, D], dtype, device });
+    const pope = new PoPE(rot, { heads: H, biasUniformInit: true, seed: 5, device });
+    const pe = pope.forward(Nk, { offset: 3 });
+    const [freqs, bias, q, k] = await Promise.all([pe.freqs.toArray(), pe.bias.toArray(), qx.toArray(), kx.toArray()]);
+    // the kernel computes in f32 from the stored (rounded) inputs, so the reference reads those
+    const tol = { rtol: 1e-5, atol: 1e-5 };
+    for (const returnComplex of [false, true]) {
+      const [qo, ko] = applyPopeToQk(pe, qx, kx, { toMagnitude, returnComplex });
+      const wantQ = ref.popeApply(q, [B, H, Nq, D], freqs, bias, { rotateDim: rot, isKey: false, toMagnitude: refMagnitude, returnComplex });
+      const wantK = ref.popeApply(k, [B, H, Nk, D], freqs, bias, { rotateDim: rot, isKey: true, toMagnitude: refMagnitude, returnComplex });
+      expectClose(await qo.toArray(), wantQ, tol, `q complex=${returnComplex}`);
+      expectClose(await ko.toArray(), wantK, tol, `k complex=${returnComplex}`);
+    }
+    expect(() => applyPopeToQk(pe, qx, kx, { toMagnitude: 'gelu' as 'relu' })).toThrow(/toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received "gelu"/);
+  });
 
   it('computeAttnSimilarity: similarity_gqa_kvcache_partial', async () => {
     const c = golden.find((g) => g.name === 'similarity_gqa_kvcache_partial')!;

@@ -83,8 +83,9 @@ export function clampBias(rawBias: Float64Array): Float64Array {
   return rawBias.map((v) => Math.min(0, Math.max(-2 * Math.PI, v)));
 }
 
-/** Magnitude activation; softplus = max(x,0) + log1p(exp(-|x|)) (no overflow). */
-export function magnitude(x: number, kind: Magnitude): number {
+/** Magnitude activation (a kind, or any function); softplus = max(x,0) + log1p(exp(-|x|)) (no overflow). */
+export function magnitude(x: number, kind: Magnitude | ((x: number) => number)): number {
+  if (typeof kind === 'function') return kind(x);
   if (kind === 'relu') return Math.max(x, 0);
   if (kind === 'exp') return Math.exp(x);
   return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
@@ -92,7 +93,7 @@ export function magnitude(x: number, kind: Magnitude): number {
 
 export interface PopeApplyOptions {
   rotateDim: number;
-  toMagnitude?: Magnitude;
+  toMagnitude?: Magnitude | ((x: number) => number);
   isKey: boolean;
   returnComplex?: boolean;
 }

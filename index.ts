@@ -3,6 +3,8 @@ export * as tl from './compiler/language/tl.js';
 export type { DTypeName, Ptr, Mask, constexpr } from './compiler/language/tl.js';
 export { jit, cdiv, JITKernel, type LaunchOptions, type JitOptions, type Grid, type Meta, type LaunchArgs } from './runtime/jit.js';
 export { CompilationError, KernelRuntimeError, LaunchError } from './compiler/frontend/errors.js';
+/** Whether the TypeScript parser (ts-morph) has been loaded: not until a kernel is parsed; never on a warm disk cache. */
+export { isTsMorphLoaded } from './compiler/frontend/ts-morph.js';
 export { hostBuffer, type HostBuffer, type DeviceBuffer, type BufferArg } from './runtime/buffers.js';
 export { toHost, fromHost, allocateHost, type TypedArray } from './runtime/storage.js';
 export { getDevice, defaultDevice, type Device, type DeviceName } from './runtime/device.js';

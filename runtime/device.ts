@@ -14,12 +14,16 @@ export interface LaunchRequest {
   readonly grid: readonly [number, number, number];
   readonly args: readonly BoundArg[];
   readonly numWarps: number;
+  /** Pipelining stages asked for at launch (LaunchOptions.numStages); undefined when not given. */
+  readonly numStages?: number;
 }
 
 export interface Device {
   readonly name: string;
   /** The compilation target this device runs ('cpu' runs the optimized IR as is). */
   readonly target: 'cpu' | 'ptx' | 'wgsl';
+  /** What else the compiled code depends on (GPU architecture, driver version): part of disk-cache keys. */
+  cacheTag?(): string;
   launch(req: LaunchRequest): void;
 }
 

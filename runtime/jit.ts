@@ -27,6 +27,11 @@ export interface LaunchOptions {
   readonly grid: Grid | ((meta: Meta) => Grid);
   /** Warps per program on GPUs (a power of two, 1 to 32; default 4). Part of the cache key. */
   readonly numWarps?: number;
+  /**
+   * Software-pipelining stages for loops that load tiles (an integer, 1 to 8), as Triton's num_stages.
+   * Part of the cache key when given and handed to the device; the backends do not pipeline yet.
+   */
+  readonly numStages?: number;
   /** Where to run; the default is the best device present. */
   readonly device?: DeviceName | Device;
   /** Dump the IR after every stage (true) or the named stages. */
@@ -112,15 +117,18 @@ export class JITKernel<F extends KernelFn> {
     const numWarps = opts.numWarps ?? 4;
     if (!Number.isInteger(numWarps) || numWarps < 1 || numWarps > 32 || (numWarps & (numWarps - 1)) !== 0)
       throw new LaunchError(`numWarps must be a power of two from 1 to 32, got ${numWarps}`);
+    const numStages = opts.numStages;
+    if (numStages !== undefined && (!Number.isInteger(numStages) || numStages < 1 || numStages > 8))
+      throw new LaunchError(`numStages must be an integer from 1 to 8, got ${String(numStages)}`);
     // The source hash is the file's: the kernel's name tells apart the kernels of one file.
-    const key = `${this.name}|${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}`;
+    const key = `${this.name}|${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}${numStages === undefined ? '' : `|stages=${numStages}`}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
       compiled = this.lazilyCompiled(key, binding, opts.dump);
       // A GPU target's lowered code may already be on disk: then nothing is parsed or compiled.
       if (device.target === 'ptx') {
         // What the CUDA device needs of a PtxKernel; the thread program is for the simulator only.
-        const hit = diskCache()?.get<Omit<PtxKernel, 'program'>>(this.ptxDiskKey(key, numWarps));
+        const hit = diskCache()?.get<Omit<PtxKernel, 'program'>>(this.ptxDiskKey(key, numWarps, device));
         if (hit) compiled.artifacts.set(ptxArtifactKey(numWarps), hit);
       }
       this.cache.set(key, compiled);
@@ -128,8 +136,9 @@ export class JITKernel<F extends KernelFn> {
     return { compiled, binding, device };
   }
 
-  private ptxDiskKey(key: string, numWarps: number): string {
-    return `ptx|${compilerFingerprint()}|${key}|${numWarps}`;
+  /** The disk key of lowered PTX: the in-memory key, the compiler's fingerprint and the device's tag (GPU architecture, driver). */
+  private ptxDiskKey(key: string, numWarps: number, device: Device): string {
+    return `ptx|${compilerFingerprint()}|${key}|${numWarps}|${device.cacheTag?.() ?? ''}`;
   }
 
   /** A compiled variant whose IR is built on first use (a disk-cache hit never needs it). */
@@ -155,13 +164,13 @@ export class JITKernel<F extends KernelFn> {
     if (grid.some((g) => g === 0)) return;
     const numWarps = opts.numWarps ?? 4;
     const onDisk = compiled.artifacts.has(ptxArtifactKey(numWarps));
-    device.launch({ kernel: compiled, grid, args: binding.args, numWarps });
+    device.launch({ kernel: compiled, grid, args: binding.args, numWarps, numStages: opts.numStages });
     // Keep the PTX the CUDA device lowered for the next process.
     if (device.target === 'ptx' && !onDisk) {
       const ptx = compiled.artifacts.get(ptxArtifactKey(numWarps)) as PtxKernel | undefined;
       if (ptx) {
         const { program: _program, ...portable } = ptx;
-        diskCache()?.put(this.ptxDiskKey(compiled.key, numWarps), portable);
+        diskCache()?.put(this.ptxDiskKey(compiled.key, numWarps, device), portable);
       }
     }
   }

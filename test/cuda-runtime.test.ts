@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as C from '../runtime/cuda/index.js';
 import { koffi } from '../runtime/cuda/driver.js';
+import { diskCache } from '../runtime/disk-cache.js';
 import type { CompiledKernel } from '../runtime/compiled.js';
 import type { BoundArg } from '../runtime/bind.js';
 import type { PtxKernel, PtxParam } from '../compiler/backends/ptx/index.js';
@@ -204,8 +205,35 @@ int cuMemcpyDtoH_v2(void *d, u64 s, size_t n) { memcpy(d, (void *)(uintptr_t)s, 
 int cuMemcpyHtoDAsync_v2(u64 d, const void *s, size_t n, void *st) { (void)st; return cuMemcpyHtoD_v2(d, s, n); }
 int cuMemcpyDtoHAsync_v2(void *d, u64 s, size_t n, void *st) { (void)st; return cuMemcpyDtoH_v2(d, s, n); }
 int cuMemsetD8_v2(u64 d, unsigned char v, size_t n) { memset((void *)(uintptr_t)d, v, n); return 0; }
+static int links = 0, cubin_loads = 0;
+typedef struct { char *data; size_t n; char *info; unsigned infoN; } mock_link;
+int cuLinkCreate_v2(unsigned n, int *opts, void **vals, void **state) {
+  mock_link *l = calloc(1, sizeof *l);
+  for (unsigned i = 0; i < n; i++) {
+    if (opts[i] == 3) l->info = vals[i];
+    if (opts[i] == 4) l->infoN = (unsigned)(uintptr_t)vals[i];
+  }
+  *state = l; return 0;
+}
+int cuLinkAddData_v2(void *state, int type, void *data, size_t size, const char *name, unsigned n, int *o, void **v) {
+  mock_link *l = state; (void)name; (void)n; (void)o; (void)v;
+  if (type != 1) return 1;
+  if (strstr(data, "BADPTX")) return 218;
+  /* The "cubin": a tag and the PTX text. */
+  l->n = size + 6; l->data = malloc(l->n); memcpy(l->data, "CUBIN:", 6); memcpy(l->data + 6, data, size);
+  return 0;
+}
+int cuLinkComplete(void *state, void **cubin, size_t *size) {
+  mock_link *l = state;
+  if (!l->data) return 1;
+  links++;
+  if (l->info && l->infoN) strncpy(l->info, "info: mock linker ran", l->infoN);
+  *cubin = l->data; *size = l->n; return 0;
+}
+int cuLinkDestroy(void *state) { mock_link *l = state; free(l->data); free(l); return 0; }
 int cuModuleLoadDataEx(void **m, const void *img, unsigned n, int *opts, void **vals) {
   const char *ptx = img; char *info = 0, *err = 0; unsigned infoN = 0, errN = 0;
+  if (!strncmp(ptx, "CUBIN:", 6)) { cubin_loads++; *m = (void *)0x5678; return 0; }
   for (unsigned i = 0; i < n; i++) {
     if (opts[i] == 3) info = vals[i];
     if (opts[i] == 4) infoN = (unsigned)(uintptr_t)vals[i];
@@ -270,6 +298,8 @@ int cuGetErrorString(int c, const char **s) {
   *s = 0; return 1;
 }
 long mock_live(void) { return live; }
+int mock_links(void) { return links; }
+int mock_cubin_loads(void) { return cubin_loads; }
 long mock_events(void) { return events; }
 int mock_dyn_smem(void) { return dyn_smem; }
 void *mock_last_params(void) { return last_params; }
@@ -305,7 +335,7 @@ describe.skipIf(!compiler)('CUDA runtime against a stand-in libcuda (FFI path)',
   let dir = '';
   let libPath = '';
   let usable = false;
-  let mock: { live(): number; events(): number; dynSmem(): number; lastParams(): DataView; lastLaunch(): Uint32Array; clearError(): void };
+  let mock: { live(): number; events(): number; dynSmem(): number; lastParams(): DataView; lastLaunch(): Uint32Array; clearError(): void; links(): number; cubinLoads(): number };
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tilejit-mockcuda-'));
@@ -327,6 +357,8 @@ describe.skipIf(!compiler)('CUDA runtime against a stand-in libcuda (FFI path)',
       lastParams: () => new DataView(k.view(lastParams(), 64)),
       lastLaunch: () => new Uint32Array(k.view(lastLaunch(), 32).slice(0)),
       clearError: lib.func('void mock_clear_error()') as () => void,
+      links: lib.func('int mock_links()') as () => number,
+      cubinLoads: lib.func('int mock_cubin_loads()') as () => number,
     };
   });
 
@@ -421,6 +453,38 @@ describe.skipIf(!compiler)('CUDA runtime against a stand-in libcuda (FFI path)',
     expect(() => C.getFunction(m1, 'nope')).toThrow(/cuModuleGetFunction failed with CUDA_ERROR_NOT_FOUND.*/);
     C.unloadModule(m1);
     expect(C.loadedModuleCount()).toBe(before);
+  });
+
+  it('links PTX to a cubin, keeps it in the disk cache and loads it from there without linking again', (ctx) => {
+    if (!usable) ctx.skip();
+    const c = C.cudaContext(0);
+    const ptx = `.version 7.0\n// cubin test ${process.pid} ${Date.now()}\n`;
+    const links = mock.links(), loads = mock.cubinLoads();
+    const m1 = C.loadPtxModule(c, ptx);
+    expect(m1.source).toBe('linked');
+    expect(m1.infoLog).toBe('info: mock linker ran');
+    expect(mock.links()).toBe(links + 1);
+    expect(mock.cubinLoads()).toBe(loads + 1);
+    // The entry is keyed by the PTX, the driver version and the architecture.
+    const key = C.cubinCacheKey(c, C.ptxHash(ptx));
+    expect(key).toContain('driver=13000');
+    expect(key).toContain('sm_90');
+    const entry = diskCache()!.get<{ cubin: string; infoLog: string }>(key);
+    expect(Buffer.from(entry!.cubin, 'base64').toString('latin1')).toBe(`CUBIN:${ptx}\0`);
+    // A new process would find it: unloading forgets the in-memory module.
+    C.unloadModule(m1);
+    const m2 = C.loadPtxModule(c, ptx);
+    expect(m2.source).toBe('disk-cubin');
+    expect(m2.infoLog).toBe('info: mock linker ran');
+    expect(mock.links()).toBe(links + 1); // not linked again
+    expect(mock.cubinLoads()).toBe(loads + 2);
+    C.unloadModule(m2);
+    // An entry the driver refuses (another driver's binary, damage that kept the digest) is linked again.
+    diskCache()!.put(key, { cubin: Buffer.from('not a cubin').toString('base64'), infoLog: '' });
+    const m3 = C.loadPtxModule(c, ptx);
+    expect(m3.source).toBe('linked');
+    expect(mock.links()).toBe(links + 2);
+    C.unloadModule(m3);
   });
 
   it('launches on device buffers and on host arrays (copied in and back out)', (ctx) => {

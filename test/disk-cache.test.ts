@@ -91,3 +91,59 @@ describe('jit with the disk cache', () => {
     expect(Array.from(y)).toEqual(new Array(10).fill(1));
   });
 });
+
+// A fresh process (tsx) so that nothing loaded by other tests counts.
+function runTsx(script: string, env: Record<string, string> = {}): string {
+  const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+  const p = spawnSync(tsx, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+  expect(p.status, p.stderr).toBe(0);
+  return p.stdout.trim();
+}
+const indexUrl = JSON.stringify(new URL('../index.ts', import.meta.url).href);
+const ptxUrl = JSON.stringify(new URL('../compiler/backends/ptx/index.ts', import.meta.url).href);
+
+describe('the parser is loaded only on a cache miss', () => {
+  it('importing tilejit does not load ts-morph', () => {
+    expect(runTsx(`const t = await import(${indexUrl}); console.log(t.isTsMorphLoaded());`)).toBe('false');
+  });
+
+  it('a warm disk cache launches on a PTX device without loading ts-morph; an empty one parses', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tj-cache-'));
+    // A stand-in PTX device: lowers on a miss as the CUDA device does, and reports what it was given.
+    const script = `
+      const { jit, isTsMorphLoaded } = await import(${indexUrl});
+      const { lowerToPtx } = await import(${ptxUrl});
+      let seen;
+      const device = {
+        name: 'fake-ptx', target: 'ptx', cacheTag: () => 'sm_00|driver=1',
+        launch(req) {
+          let ptx = req.kernel.artifacts.get('ptx:4');
+          if (!ptx) req.kernel.artifacts.set('ptx:4', (ptx = lowerToPtx(req.kernel.module, { numWarps: 4 })));
+          seen = { entry: ptx.entry, hasPtx: ptx.ptx.includes('.entry'), numStages: req.numStages };
+        },
+      };
+      const k = jit(function cachedAdd() {}, { source: ${JSON.stringify(SOURCE)} });
+      k.launch({ grid: 1, device, numStages: 2 }, new Float32Array(8), new Float32Array(8), 8, 16);
+      console.log(JSON.stringify({ ...seen, tsMorph: isTsMorphLoaded() }));`;
+    const cold = JSON.parse(runTsx(script, { TILEJIT_CACHE_DIR: dir }));
+    expect(cold).toEqual({ entry: 'cachedAdd', hasPtx: true, numStages: 2, tsMorph: true });
+    const warm = JSON.parse(runTsx(script, { TILEJIT_CACHE_DIR: dir }));
+    expect(warm).toEqual({ entry: 'cachedAdd', hasPtx: true, numStages: 2, tsMorph: false });
+    // Another GPU architecture or driver (the device's cache tag) is a miss.
+    const other = JSON.parse(runTsx(script.replace('sm_00|driver=1', 'sm_00|driver=2'), { TILEJIT_CACHE_DIR: dir }));
+    expect(other.tsMorph).toBe(true);
+  });
+});
+
+describe('numStages', () => {
+  it('is part of the cache key when given, and checked', () => {
+    const k = kernelFromSource();
+    const x = new Float32Array(4), y = new Float32Array(4);
+    const plain = k.specialize({ device: 'cpu' }, x, y, 4, 16).compiled.key;
+    const two = k.specialize({ device: 'cpu', numStages: 2 }, x, y, 4, 16).compiled.key;
+    const three = k.specialize({ device: 'cpu', numStages: 3 }, x, y, 4, 16).compiled.key;
+    expect(new Set([plain, two, three]).size).toBe(3);
+    expect(() => k.specialize({ device: 'cpu', numStages: 0 }, x, y, 4, 16)).toThrow(/numStages must be an integer from 1 to 8, got 0/);
+    expect(() => k.specialize({ device: 'cpu', numStages: 2.5 }, x, y, 4, 16)).toThrow(/numStages must be an integer from 1 to 8, got 2.5/);
+  });
+});

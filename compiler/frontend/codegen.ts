@@ -1,9 +1,7 @@
 // The frontend: one visitor over a kernel's TypeScript syntax tree driving one IR builder.
 // Compile-time values (constexprs, shapes, dtypes) fold here; everything else becomes block IR.
-import {
-  Node, SyntaxKind, type SourceFile, type Statement, type Expression, type CallExpression,
-  type ForStatement, type ForOfStatement, type IfStatement, type ArrowFunction,
-} from 'ts-morph';
+import type { SourceFile, Statement, Expression, CallExpression, ForStatement, ForOfStatement, IfStatement, ArrowFunction } from 'ts-morph';
+import { Node, SyntaxKind, lazyTable } from './ts-morph.js';
 import { Func, Module, Value, Block, type SourceLoc } from '../ir/ir.js';
 import { IRBuilder, IRTypeError } from '../ir/builder.js';
 import { type DType, isFloat, isInt } from '../ir/dtype.js';
@@ -69,25 +67,25 @@ class ModuleGen {
 
 type Flow = 'next' | 'return';
 
-const ARITH_OPS: Partial<Record<SyntaxKind, BinaryOpcode | 'truediv'>> = {
+const ARITH_OPS: Partial<Record<SyntaxKind, BinaryOpcode | 'truediv'>> = lazyTable(() => ({
   [SyntaxKind.PlusToken]: 'add', [SyntaxKind.MinusToken]: 'sub', [SyntaxKind.AsteriskToken]: 'mul',
   [SyntaxKind.SlashToken]: 'truediv', [SyntaxKind.PercentToken]: 'rem', [SyntaxKind.AmpersandToken]: 'and',
   [SyntaxKind.BarToken]: 'or', [SyntaxKind.CaretToken]: 'xor', [SyntaxKind.LessThanLessThanToken]: 'shl',
   [SyntaxKind.GreaterThanGreaterThanToken]: 'shr',
-};
-const CMP_OPS: Partial<Record<SyntaxKind, CmpPredicate>> = {
+}));
+const CMP_OPS: Partial<Record<SyntaxKind, CmpPredicate>> = lazyTable(() => ({
   [SyntaxKind.LessThanToken]: 'lt', [SyntaxKind.LessThanEqualsToken]: 'le', [SyntaxKind.GreaterThanToken]: 'gt',
   [SyntaxKind.GreaterThanEqualsToken]: 'ge', [SyntaxKind.EqualsEqualsEqualsToken]: 'eq', [SyntaxKind.EqualsEqualsToken]: 'eq',
   [SyntaxKind.ExclamationEqualsEqualsToken]: 'ne', [SyntaxKind.ExclamationEqualsToken]: 'ne',
-};
-const COMPOUND_OPS: Partial<Record<SyntaxKind, SyntaxKind>> = {
+}));
+const COMPOUND_OPS: Partial<Record<SyntaxKind, SyntaxKind>> = lazyTable(() => ({
   [SyntaxKind.PlusEqualsToken]: SyntaxKind.PlusToken, [SyntaxKind.MinusEqualsToken]: SyntaxKind.MinusToken,
   [SyntaxKind.AsteriskEqualsToken]: SyntaxKind.AsteriskToken, [SyntaxKind.SlashEqualsToken]: SyntaxKind.SlashToken,
   [SyntaxKind.PercentEqualsToken]: SyntaxKind.PercentToken, [SyntaxKind.AmpersandEqualsToken]: SyntaxKind.AmpersandToken,
   [SyntaxKind.BarEqualsToken]: SyntaxKind.BarToken, [SyntaxKind.CaretEqualsToken]: SyntaxKind.CaretToken,
   [SyntaxKind.LessThanLessThanEqualsToken]: SyntaxKind.LessThanLessThanToken,
   [SyntaxKind.GreaterThanGreaterThanEqualsToken]: SyntaxKind.GreaterThanGreaterThanToken,
-};
+}));
 const MATH_CONSTANTS: Record<string, number> = {
   PI: Math.PI, E: Math.E, LN2: Math.LN2, LN10: Math.LN10, LOG2E: Math.LOG2E, LOG10E: Math.LOG10E, SQRT2: Math.SQRT2, SQRT1_2: Math.SQRT1_2,
 };

@@ -1,6 +1,7 @@
 // Reads the kinds of a kernel's parameters from their type annotations: pointer, typed scalar,
 // constexpr, or inferred from the launch argument.
-import { Node, type ParameterDeclaration } from 'ts-morph';
+import type { ParameterDeclaration } from 'ts-morph';
+import { Node } from './ts-morph.js';
 import { type DType, isDType } from '../ir/dtype.js';
 import type { KernelFunction } from './parse.js';
 

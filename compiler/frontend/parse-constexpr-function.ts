@@ -1,5 +1,6 @@
 // Parses a function constexpr's text (compiler/frontend/constexpr-function.ts) for the frontend.
-import { Node, type ArrowFunction, type FunctionExpression, type SourceFile } from 'ts-morph';
+import type { ArrowFunction, FunctionExpression, SourceFile } from 'ts-morph';
+import { Node } from './ts-morph.js';
 import { parseSource } from './parse.js';
 import type { ConstexprFunction } from './constexpr-function.js';
 

@@ -1,6 +1,7 @@
 // Parses kernel source files with ts-morph (syntax only: no type checker, nothing is executed) and
 // finds function declarations by name, following relative imports for helpers defined elsewhere.
-import { Project, Node, SyntaxKind, type SourceFile, type FunctionDeclaration, type FunctionExpression } from 'ts-morph';
+import type { SourceFile, FunctionDeclaration, FunctionExpression } from 'ts-morph';
+import { Project, Node, SyntaxKind } from './ts-morph.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { registeredSources } from '../source/registry.js';

@@ -44,6 +44,12 @@ export class CudaDevice implements Device {
     return this.context.properties;
   }
 
+  /** The GPU architecture and driver version, which the disk cache keys lowered code by. */
+  cacheTag(): string {
+    const p = this.properties;
+    return `${p.arch}|driver=${p.driverVersion}`;
+  }
+
   /** Waits for all work launched on the device. */
   synchronize(): void {
     this.context.synchronize();

@@ -62,6 +62,26 @@ export interface CudaDriverApi {
   cuGetErrorString(error: number, pStr: BigUint64Array): number;
 }
 
+/**
+ * Entry points a driver may lack without being unusable: the linker, which gives the cubin that the
+ * kernel cache keeps on disk (without it, PTX is JIT-compiled by cuModuleLoadDataEx on every load).
+ */
+export interface CudaLinkerApi {
+  cuLinkCreate_v2(numOptions: number, options: Int32Array | null, optionValues: BigUint64Array | null, stateOut: BigUint64Array): number;
+  cuLinkAddData_v2(
+    state: CuHandle, type: number, data: Uint8Array, size: number, name: string, numOptions: number, options: Int32Array | null, optionValues: BigUint64Array | null,
+  ): number;
+  cuLinkComplete(state: CuHandle, cubinOut: BigUint64Array, sizeOut: BigUint64Array): number;
+  cuLinkDestroy(state: CuHandle): number;
+}
+
+const OPTIONAL_PROTOTYPES: Readonly<Record<keyof CudaLinkerApi, string>> = {
+  cuLinkCreate_v2: 'int cuLinkCreate_v2(uint numOptions, void *options, void *optionValues, void *stateOut)',
+  cuLinkAddData_v2: 'int cuLinkAddData_v2(void *state, int type, void *data, size_t size, const char *name, uint numOptions, void *options, void *optionValues)',
+  cuLinkComplete: 'int cuLinkComplete(void *state, void *cubinOut, void *sizeOut)',
+  cuLinkDestroy: 'int cuLinkDestroy(void *state)',
+};
+
 /** C prototypes as koffi parses them; CUresult and CUdevice are int, CUdeviceptr is uint64_t. */
 const PROTOTYPES: Readonly<Record<keyof CudaDriverApi, string>> = {
   cuInit: 'int cuInit(uint flags)',
@@ -285,6 +305,8 @@ export function libcudaCandidates(env: NodeJS.ProcessEnv = process.env, platform
 interface LoadedDriver {
   readonly path: string;
   readonly api: CudaDriverApi;
+  /** The linker entry points, when the library has all of them. */
+  readonly linker: CudaLinkerApi | undefined;
 }
 
 let koffiModule: Koffi | undefined;
@@ -351,7 +373,16 @@ function loadDriver(): LoadedDriver {
       attempts.push({ path, error: `loaded, but cuInit failed with ${name} (${res})${text ? `: ${text}` : ''}` });
       continue;
     }
-    loaded = { path, api: full };
+    let linker: Partial<Record<keyof CudaLinkerApi, unknown>> | undefined = {};
+    for (const [key, proto] of Object.entries(OPTIONAL_PROTOTYPES) as [keyof CudaLinkerApi, string][]) {
+      try {
+        linker[key] = lib.func(proto);
+      } catch {
+        linker = undefined;
+        break;
+      }
+    }
+    loaded = { path, api: full, linker: linker as CudaLinkerApi | undefined };
     return loaded;
   }
   const lines = attempts.map((a) => `  ${a.path}${a.path === override ? ' (from TILEJIT_LIBCUDA)' : ''}: ${a.error}`);
@@ -366,6 +397,11 @@ function loadDriver(): LoadedDriver {
 /** The driver API, loaded and cuInit'ed on first use. Throws CudaDriverLoadError when no candidate works. */
 export function cu(): CudaDriverApi {
   return (loaded ?? loadDriver()).api;
+}
+
+/** The driver's linker entry points (loading the driver first), or undefined when it lacks them. */
+export function cuLinker(): CudaLinkerApi | undefined {
+  return (loaded ?? loadDriver()).linker;
 }
 
 /** The driver version as reported by cuDriverGetVersion (e.g. 13000 for CUDA 13.0). */

@@ -1,9 +1,13 @@
-// PTX modules: loading with cuModuleLoadDataEx (the driver JIT-compiles PTX for the device) with info and
-// error logs captured, function lookup, and the dynamic shared memory opt-in above 48 KB. Modules are
-// cached per device by a hash of their PTX text.
+// PTX modules: the driver's linker compiles PTX for the device (cuLinkCreate/cuLinkAddData/cuLinkComplete)
+// and the cubin it returns is kept in the disk cache, keyed by the PTX text, the driver version and the
+// GPU architecture, so that a later process loads the binary without running ptxas again. Without the
+// linker, or when linking fails, cuModuleLoadDataEx JIT-compiles the PTX (and reports the JIT's logs).
+// Also function lookup and the dynamic shared memory opt-in above 48 KB. Modules are cached per device
+// by a hash of their PTX text.
 import { createHash } from 'node:crypto';
-import { check, cu, CudaError, koffi, type CuHandle } from './driver.js';
+import { check, cu, cuLinker, CudaError, koffi, type CuHandle } from './driver.js';
 import type { CudaContext } from './context.js';
+import { diskCache } from '../disk-cache.js';
 
 /** CUjit_option values. */
 export const JitOption = {
@@ -60,6 +64,23 @@ export interface LoadedModule {
   /** What the JIT printed (register usage etc. with LOG_VERBOSE). */
   readonly infoLog: string;
   readonly functions: Map<string, CuHandle>;
+  /** How the module's code was obtained: linked now, a cubin from the disk cache, or the driver's JIT of the PTX. */
+  readonly source: 'linked' | 'disk-cubin' | 'ptx-jit';
+}
+
+/** CUjitInputType of PTX text. */
+const CU_JIT_INPUT_PTX = 1;
+
+/** The disk-cache entry of a linked cubin: the binary (base64) and the linker's info log. */
+interface CubinEntry {
+  readonly cubin: string;
+  readonly infoLog: string;
+}
+
+/** The disk-cache key of the cubin of `ptx` on this context's device with this driver. */
+export function cubinCacheKey(ctx: CudaContext, ptxHashHex: string): string {
+  const p = ctx.properties;
+  return `cubin|driver=${p.driverVersion}|${p.arch}|${ptxHashHex}`;
 }
 
 const modules = new Map<string, LoadedModule>();
@@ -75,8 +96,24 @@ export function loadPtxModule(ctx: CudaContext, ptx: string): LoadedModule {
   const cached = modules.get(key);
   if (cached) return cached;
   ctx.makeCurrent();
-  const k = koffi();
   const image = Buffer.from(ptx.endsWith('\0') ? ptx : `${ptx}\0`, 'utf8');
+  const disk = diskCache();
+  const diskKey = disk ? cubinCacheKey(ctx, hash) : '';
+  // A cubin linked by an earlier process, for this PTX, driver and architecture.
+  const hit = disk?.get<CubinEntry>(diskKey);
+  if (hit) {
+    const handle = loadImage(Buffer.from(hit.cubin, 'base64'));
+    if (handle !== undefined) return remember(key, { ctx, handle, hash, infoLog: hit.infoLog, functions: new Map(), source: 'disk-cubin' });
+  }
+  const linked = linkPtx(image);
+  if (linked) {
+    const handle = loadImage(linked.cubin);
+    if (handle !== undefined) {
+      disk?.put(diskKey, { cubin: linked.cubin.toString('base64'), infoLog: linked.infoLog } satisfies CubinEntry);
+      return remember(key, { ctx, handle, hash, infoLog: linked.infoLog, functions: new Map(), source: 'linked' });
+    }
+  }
+  const k = koffi();
   const infoLog = Buffer.alloc(LOG_BYTES), errorLog = Buffer.alloc(LOG_BYTES);
   const options = new Int32Array([
     JitOption.INFO_LOG_BUFFER,
@@ -91,9 +128,51 @@ export function loadPtxModule(ctx: CudaContext, ptx: string): LoadedModule {
   const res = cu().cuModuleLoadDataEx(out, image, options.length, options, values);
   const info = cString(infoLog), error = cString(errorLog);
   if (res !== 0) throw new PtxLoadError('cuModuleLoadDataEx', res, error, info, ptx);
-  const m: LoadedModule = { ctx, handle: out[0]!, hash, infoLog: info, functions: new Map() };
+  return remember(key, { ctx, handle: out[0]!, hash, infoLog: info, functions: new Map(), source: 'ptx-jit' });
+}
+
+function remember(key: string, m: LoadedModule): LoadedModule {
   modules.set(key, m);
   return m;
+}
+
+/** Loads a cubin into the current context; undefined when the driver refuses it. */
+function loadImage(cubin: Buffer): CuHandle | undefined {
+  const out = new BigUint64Array(1);
+  return cu().cuModuleLoadDataEx(out, cubin, 0, null, null) === 0 ? out[0]! : undefined;
+}
+
+/**
+ * Compiles PTX (NUL-terminated) to a cubin for the current context's device with the driver's linker.
+ * Undefined when the driver has no linker or linking fails: the caller then loads the PTX through
+ * cuModuleLoadDataEx, which reports the JIT's error log.
+ */
+export function linkPtx(image: Buffer): { cubin: Buffer; infoLog: string } | undefined {
+  const linker = cuLinker();
+  if (!linker) return undefined;
+  const k = koffi();
+  const infoLog = Buffer.alloc(LOG_BYTES), errorLog = Buffer.alloc(LOG_BYTES);
+  const options = new Int32Array([
+    JitOption.INFO_LOG_BUFFER,
+    JitOption.INFO_LOG_BUFFER_SIZE_BYTES,
+    JitOption.ERROR_LOG_BUFFER,
+    JitOption.ERROR_LOG_BUFFER_SIZE_BYTES,
+    JitOption.LOG_VERBOSE,
+  ]);
+  // The log buffers must stay alive until cuLinkDestroy: they are referenced from here to the end.
+  const values = new BigUint64Array([k.address(infoLog), BigInt(LOG_BYTES), k.address(errorLog), BigInt(LOG_BYTES), 1n]);
+  const state = new BigUint64Array(1);
+  if (linker.cuLinkCreate_v2(options.length, options, values, state) !== 0) return undefined;
+  try {
+    if (linker.cuLinkAddData_v2(state[0]!, CU_JIT_INPUT_PTX, image, image.length, 'kernel.ptx', 0, null, null) !== 0) return undefined;
+    const cubinPtr = new BigUint64Array(1), size = new BigUint64Array(1);
+    if (linker.cuLinkComplete(state[0]!, cubinPtr, size) !== 0 || cubinPtr[0] === 0n || size[0] === 0n) return undefined;
+    // The linker owns the cubin's memory until cuLinkDestroy: copy it out.
+    const cubin = Buffer.from(new Uint8Array(k.view(cubinPtr[0]!, Number(size[0]!))));
+    return { cubin, infoLog: cString(infoLog) };
+  } finally {
+    linker.cuLinkDestroy(state[0]!);
+  }
 }
 
 /** Looks up a kernel (.entry) by name in a loaded module. */

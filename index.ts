@@ -2,6 +2,7 @@
 export * as tl from './compiler/language/tl.js';
 export type { DTypeName, Ptr, Mask, constexpr } from './compiler/language/tl.js';
 export { jit, cdiv, JITKernel, type LaunchOptions, type JitOptions, type Grid, type Meta, type LaunchArgs } from './runtime/jit.js';
+export { autotune, AutotunedKernel, cudaEventTimer, type AutotuneConfig, type AutotuneOptions, type AutotuneResult, type AutotuneTimer } from './runtime/autotune.js';
 export { CompilationError, KernelRuntimeError, LaunchError } from './compiler/frontend/errors.js';
 /** Whether the TypeScript parser (ts-morph) has been loaded: not until a kernel is parsed; never on a warm disk cache. */
 export { isTsMorphLoaded } from './compiler/frontend/ts-morph.js';

@@ -85,6 +85,17 @@ export class JITKernel<F extends KernelFn> {
     return this.source;
   }
 
+  /** The kernel's parameters in order, with their kinds (read from the disk cache when possible: no parsing). */
+  get parameters(): readonly DeclaredParam[] {
+    return this.declaredParams();
+  }
+
+  /** What identifies this kernel's code across processes: its name and a hash of its source file. */
+  get identity(): string {
+    this.sourceText();
+    return `${this.name}|${this.sourceHash}`;
+  }
+
   /** The kernel's parameter kinds: from the disk cache when this source was seen before, else parsed. */
   private declaredParams(): readonly DeclaredParam[] {
     if (this.declared) return this.declared;

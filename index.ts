@@ -13,7 +13,9 @@ export type { DType } from './compiler/ir/dtype.js';
 // The op layer.
 export { Tensor, defaultTensorDevice, type TensorOptions, type TensorDevice } from './ops/tensor.js';
 export { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PoPEOptions, type PosEmb, type FlashOptions } from './ops/pope.js';
-export { RotaryEmbedding, type RotaryEmbeddingOptions, type RotateOptions } from './ops/rope.js';
+export { RotaryEmbedding, type RotaryEmbeddingOptions, type RotateOptions, type AxialFreqsOptions } from './ops/rope.js';
+export { applyRotaryEmb, applyLearnedRotations, type ApplyRotaryEmbOptions, type ApplyLearnedRotationsOptions } from './ops/rope-functions.js';
+export { broadcat } from './ops/broadcat.js';
 // GPU runtimes, for keeping data on a device and timing.
 export { cudaDevice, isCudaAvailable, timeLaunches, CudaBuffer } from './runtime/cuda/index.js';
 export { initWebGPU, webgpuDevice, WebGpuBuffer } from './runtime/webgpu/index.js';

@@ -6,7 +6,7 @@ import { numel, rowMajorStrides } from '../compiler/ir/types.js';
 import { fromHost, toHost, type TypedArray } from '../runtime/storage.js';
 import { dtypeOfTypedArray } from '../runtime/storage.js';
 import { defaultDevice } from '../runtime/device.js';
-import { stridedCopy } from '../kernels/copy.js';
+import { stridedCopy, stridedCopyTo } from '../kernels/copy.js';
 import { allocate, type Storage, type TensorDevice } from './storage.js';
 
 export type { TensorDevice };
@@ -146,6 +146,44 @@ export class Tensor {
     if (numel(s) !== this.numel) throw new RangeError(`reshape: cannot view [${this.shape}] (${this.numel} elements) as [${shape}]`);
     if (!this.isContiguous) throw new RangeError(`reshape: the tensor is not contiguous (strides [${this.strides}]); call contiguous() first`);
     return new Tensor(this.storage, s, rowMajorStrides(s), 0);
+  }
+
+  /**
+   * A view with explicit shape, element strides and offset over this tensor's memory (torch's
+   * as_strided): stride 0 repeats an element, stride 2 takes every other one. Checked against the
+   * memory's bounds.
+   */
+  asStrided(shape: readonly number[], strides: readonly number[], offset = this.offset): Tensor {
+    checkShape(shape, 'asStrided');
+    if (strides.length !== shape.length || strides.some((x) => !Number.isInteger(x) || x < 0) || !Number.isInteger(offset) || offset < 0)
+      throw new RangeError(`asStrided: expected ${shape.length} non-negative integer strides and a non-negative offset, received strides [${strides}] and offset ${offset}`);
+    const last = shape.some((d) => d === 0) ? offset : offset + shape.reduce((a, d, i) => a + (d - 1) * strides[i]!, 0);
+    if (last >= this.storage.length && numel(shape) > 0)
+      throw new RangeError(`asStrided: shape [${shape}], strides [${strides}] and offset ${offset} reach element ${last}, beyond the ${this.storage.length} elements of the memory`);
+    return new Tensor(this.storage, [...shape], [...strides], offset);
+  }
+  /** A broadcast view to `shape` (NumPy rules, right-aligned): size-1 and missing axes repeat with stride 0. */
+  expand(shape: readonly number[]): Tensor {
+    const pad = shape.length - this.ndim;
+    if (pad < 0) throw new RangeError(`expand: cannot broadcast shape [${this.shape}] to fewer dims [${shape}]`);
+    const strides = shape.map((d, i) => {
+      const own = i - pad < 0 ? 1 : this.shape[i - pad]!;
+      if (own !== d && own !== 1) throw new RangeError(`expand: shape [${this.shape}] does not broadcast to [${shape}] (axis ${i}: ${own} vs ${d})`);
+      return i - pad < 0 || own !== d ? 0 : this.strides[i - pad]!;
+    });
+    return new Tensor(this.storage, [...shape], strides, this.offset);
+  }
+  /** Copies (and converts) `src`'s elements into this view (same shape, any strides), by a kernel. */
+  assign(src: Tensor): this {
+    if (src.shape.join() !== this.shape.join()) throw new RangeError(`assign: expected a source of shape [${this.shape}], received [${src.shape}]`);
+    if (src.device !== this.device) throw new TypeError(`assign: the source is on '${src.device}', expected '${this.device}'`);
+    if (src.ndim > 4) throw new RangeError(`copies of tensors of more than 4 dims are not supported yet, got ${src.ndim}`);
+    const pad = 4 - src.ndim;
+    const shape = [...Array(pad).fill(1), ...src.shape], ss = [...Array(pad).fill(0), ...src.strides], ds = [...Array(pad).fill(0), ...this.strides];
+    if (src.numel > 0)
+      stridedCopyTo.launch({ grid: Math.ceil(src.numel / 1024), device: this.device }, src.storage.arg, this.storage.arg, src.numel, src.offset, this.offset,
+        shape[1]!, shape[2]!, shape[3]!, ss[0]!, ss[1]!, ss[2]!, ss[3]!, ds[0]!, ds[1]!, ds[2]!, ds[3]!, 1024);
+    return this;
   }
 
   // ---------------------------------------------------------------- copies

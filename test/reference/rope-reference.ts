@@ -271,3 +271,26 @@ export function applyLearnedRotations(rotations: Arr, t: Arr, o: { readonly star
   // the library slices 3-D t's freqs on axis 0 (a no-op for a batch axis of 1); rows broadcast right-aligned
   return applyRotaryEmb({ data: repeatPairs(angles, F), shape: shape.length === 2 ? [1, ...shape] : shape }, t, { startIndex: o.startIndex ?? 0 });
 }
+
+/** broadcat: every axis but `dim` broadcast to a common size (size 1 repeats), then concatenated along `dim`. */
+export function broadcat(tensors: readonly Arr[], dim: number): Arr {
+  const nd = tensors[0]!.shape.length, d = dim < 0 ? dim + nd : dim;
+  const shape = tensors[0]!.shape.map((_, a) => (a === d ? tensors.reduce((s, t) => s + t.shape[a]!, 0) : Math.max(...tensors.map((t) => t.shape[a]!))));
+  const out = new Float64Array(numel(shape)), outStrides = rowMajor(shape);
+  let at = 0;
+  for (const t of tensors) {
+    const ts = rowMajor(t.shape), piece = shape.map((s, a) => (a === d ? t.shape[a]! : s));
+    for (let i = 0; i < numel(piece); i++) {
+      let rem = i, src = 0, dst = 0;
+      for (let a = nd - 1; a >= 0; a--) {
+        const idx = rem % piece[a]!;
+        rem = Math.floor(rem / piece[a]!);
+        src += (t.shape[a] === 1 ? 0 : idx) * ts[a]!;
+        dst += (a === d ? idx + at : idx) * outStrides[a]!;
+      }
+      out[dst] = t.data[src]!;
+    }
+    at += t.shape[d]!;
+  }
+  return { data: out, shape };
+}

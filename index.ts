@@ -16,6 +16,7 @@ export { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPop
 export { RotaryEmbedding, type RotaryEmbeddingOptions, type RotateOptions, type AxialFreqsOptions } from './ops/rope.js';
 export { applyRotaryEmb, applyLearnedRotations, type ApplyRotaryEmbOptions, type ApplyLearnedRotationsOptions } from './ops/rope-functions.js';
 export { broadcat } from './ops/broadcat.js';
+export { flashAttnWithRope, type FlashAttnWithRopeOptions } from './ops/rope-attention.js';
 // GPU runtimes, for keeping data on a device and timing.
 export { cudaDevice, isCudaAvailable, timeLaunches, CudaBuffer } from './runtime/cuda/index.js';
 export { initWebGPU, webgpuDevice, WebGpuBuffer } from './runtime/webgpu/index.js';

@@ -92,6 +92,16 @@ export class RotaryEmbedding {
     return table;
   }
 
+  /**
+   * Angles [n, pairs] (f32, one per pair) of positions offset..offset+n-1 (over interpolateFactor), on
+   * `device`: the table the fused kernels read (cached as the rotations' are). Fixed frequencies only.
+   */
+  angleTable(n: number, options: { readonly offset?: number; readonly device?: TensorDevice } = {}): Tensor {
+    if (this.learned) throw new TypeError(`angleTable: with learnedFreq the angles come from learnedFreqs on the device; fused attention takes fixed frequencies`);
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`angleTable: expected a non-negative integer length, received ${n}`);
+    return this.angles(n, options.offset ?? 0, options.device ?? this.device);
+  }
+
   /** Learned frequencies: positions (i + offset) / interpolateFactor times learnedFreqs, on the device. */
   private rotateLearned(x: View4, out: View4, offset: number, device: TensorDevice): void {
     if (device !== this.device) throw new TypeError(`t: expected a tensor on '${this.device}' (where learnedFreqs is), received one on '${device}'`);

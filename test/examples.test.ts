@@ -14,6 +14,10 @@ describe('examples', () => {
     expect(out).toMatch(/attention output 1x4x128x64 bf16, mean 0\.\d+/);
     expect(out).toContain('rotated q 1x4x128x64, k 1x4x128x64');
   });
+  it('a small causal PoPE transformer: KV-cached generation equals uncached recomputation (cpu)', () => {
+    const out = run('examples/pope-transformer.ts');
+    expect(out).toMatch(/device cpu: generated( \d+){6} from prompt 1 5 2; cached = uncached/);
+  });
   it('the npm start demo', () => {
     const out = run('examples/demo.ts');
     expect(out).toContain('OK');

@@ -219,14 +219,17 @@ export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: App
 }
 
 /** sim [b, h, q_len, k_len] (f32): the PoPE attention scores (unscaled), with grouped-query heads. */
-export function computeAttnSimilarity(q: Tensor, k: Tensor, posEmb: PosEmb, options: { readonly headDimensionAtFirst?: boolean; readonly toMagnitude?: Magnitude } = {}): Tensor {
+export function computeAttnSimilarity(
+  q: Tensor, k: Tensor, posEmb: PosEmb,
+  options: { readonly headDimensionAtFirst?: boolean; readonly toMagnitude?: Magnitude; readonly out?: Tensor } = {},
+): Tensor {
   const headFirst = options.headDimensionAtFirst ?? true;
   const { freqs, bias } = posEmb;
   for (const [n, t] of [['k', k], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, q.device);
   const qv = bhnd(q, headFirst), kv = bhnd(k, headFirst);
   const qs = check4('q', qv), ks = check4('k', kv);
   checkPosEmb(posEmb, qs[1]);
-  const sim = Tensor.zeros([qs[0], qs[1], qs[2], ks[2]], { device: q.device });
+  const sim = outTensor(options.out, [qs[0], qs[1], qs[2], ks[2]], 'f32', q.device);
   launchPopeSimilarity(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), freqs.storage.arg, bias.storage.arg, sim.storage.arg,
     { rotateDim: freqs.shape[1]!, toMagnitude: options.toMagnitude, device: q.device });
   return sim;
@@ -240,6 +243,19 @@ export interface FlashOptions {
   readonly softmaxScale?: number;
   readonly headDimensionAtFirst?: boolean;
   readonly toMagnitude?: Magnitude;
+  /** Where to write the result (shape and dtype of q, contiguous, on q's device); a new tensor when absent. */
+  readonly out?: Tensor;
+}
+
+/** A caller's output tensor, checked, or a new one. Every element is written by the kernels, so no zero fill. */
+function outTensor(out: Tensor | undefined, shape: readonly number[], dtype: Tensor['dtype'], device: Tensor['device']): Tensor {
+  if (out === undefined) return Tensor.zeros(shape, { dtype, device });
+  if (!(out instanceof Tensor)) throw new TypeError(`out must be a Tensor, got ${typeof out}`);
+  if (out.shape.join() !== shape.join()) throw new RangeError(`out must have shape [${shape}], got [${out.shape}]`);
+  if (out.dtype !== dtype) throw new TypeError(`out must be ${dtype}, got ${out.dtype}`);
+  if (out.device !== device) throw new TypeError(`out must be on ${device}, got ${out.device}`);
+  if (!out.isContiguous) throw new RangeError('out must be contiguous');
+  return out;
 }
 
 /** PoPE attention: softmax(sim · scale, masked) @ v, bottom-right causal, output laid out like q. */
@@ -252,7 +268,7 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   checkPosEmb(options.posEmb, qs[1]);
   if (vs.join() !== ks.join()) throw new RangeError(`v must have the shape of k [${ks}], got [${vs}]`);
   if (qs[2] > ks[2]) throw new RangeError(`q_len (${qs[2]}) must not exceed k_len (${ks[2]})`);
-  const out = Tensor.zeros(q.shape, { dtype: q.dtype, device: q.device });
+  const out = outTensor(options.out, q.shape, q.dtype, q.device);
   const ov = bhnd(out, headFirst);
   let mask: { data: Tensor['storage']['arg']; strides: [number, number, number] } | undefined;
   if (options.mask) {

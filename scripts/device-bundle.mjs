@@ -1,6 +1,8 @@
-// Builds .device/: everything `npm run test:gpu` needs on a CUDA machine without Node.js or
-// node_modules (shared/device/README.md): one esbuild bundle of test/gpu/run.ts (kernel sources
-// embedded by the tilejit plugin, vitest replaced by a small shim), koffi with only its linux-x64
+// Builds .device/: everything `npm run test:gpu` and the benchmark need on a CUDA machine without
+// Node.js or node_modules (shared/device/README.md): one esbuild bundle of test/gpu/run.ts, the demo,
+// bench/run.ts and bench/cold-start.ts (kernel sources embedded by the tilejit plugin, vitest replaced
+// by a small shim), bench/torch-sdpa.py, ts-morph as its own CommonJS file in node_modules (required
+// only when a kernel is parsed, so a warm kernel cache never loads it), koffi with only its linux-x64
 // native module, and, with --node, a compressed Node binary. Stays under the 64 MiB carry limit.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, rmSync, statSync, readdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,12 @@ await build({ entryPoints: [join(root, 'compiler/source/esbuild-plugin.ts')], bu
 const { tilejitSources } = await import(pluginFile);
 
 await build({
-  entryPoints: { 'gpu-tests': join(root, 'test/gpu/run.ts'), demo: join(root, 'examples/demo.ts') },
+  entryPoints: {
+    'gpu-tests': join(root, 'test/gpu/run.ts'),
+    demo: join(root, 'examples/demo.ts'),
+    bench: join(root, 'bench/run.ts'),
+    'bench-cold': join(root, 'bench/cold-start.ts'),
+  },
   outdir: out,
   outExtension: { '.js': '.mjs' },
   splitting: true, // the compiler and ts-morph are shared by both entry points
@@ -26,7 +33,8 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  external: ['koffi'],
+  // ts-morph is required from node_modules on first use (compiler/frontend/ts-morph.ts).
+  external: ['koffi', 'ts-morph'],
   alias: { vitest: join(root, 'test/gpu/vitest-shim.ts') },
   plugins: [tilejitSources({ root })],
   // ts-morph is CommonJS: give the ESM bundle require, __filename and __dirname.
@@ -35,6 +43,13 @@ await build({
   },
   logLevel: 'warning',
 });
+
+// ts-morph (with the TypeScript compiler) as one CommonJS file: loaded only on a kernel-cache miss.
+const tsMorphDst = join(out, 'node_modules', 'ts-morph');
+rmSync(tsMorphDst, { recursive: true, force: true });
+await build({ entryPoints: [join(root, 'node_modules', 'ts-morph')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: join(tsMorphDst, 'index.js'), logLevel: 'warning' });
+writeFileSync(join(tsMorphDst, 'package.json'), JSON.stringify({ name: 'ts-morph', main: 'index.js' }));
+cpSync(join(root, 'bench', 'torch-sdpa.py'), join(out, 'torch-sdpa.py'));
 
 // koffi: its JavaScript plus the linux-x64 native module it loads.
 const koffiDst = join(out, 'node_modules', 'koffi');
@@ -54,5 +69,5 @@ if (process.argv.includes('--node')) {
 }
 
 const size = (p) => (statSync(p).isDirectory() ? readdirSync(p).reduce((s, f) => s + size(join(p, f)), 0) : statSync(p).size);
-writeFileSync(join(out, 'README.txt'), 'Built by scripts/device-bundle.mjs. Run: node .device/gpu-tests.mjs (tests) or node .device/demo.mjs (npm start)\n');
+writeFileSync(join(out, 'README.txt'), 'Built by scripts/device-bundle.mjs. Run: node .device/gpu-tests.mjs (tests), node .device/demo.mjs (npm start) or node .device/bench.mjs (bench/run.ts)\n');
 console.log(`.device/ is ${(size(out) / 2 ** 20).toFixed(1)} MiB`);

@@ -19,6 +19,9 @@ import {
   timeLaunches,
   toCuda,
   ptxArtifactKey,
+  unloadModule,
+  cubinCacheKey,
+  ptxHash,
 } from '../../runtime/cuda/index.js';
 import type { CompiledKernel } from '../../runtime/compiled.js';
 import type { BoundArg } from '../../runtime/bind.js';
@@ -251,6 +254,32 @@ export async function runCudaRuntimeChecks(report: Report, options: CudaRuntimeC
       return `JIT info log: ${m.infoLog.split('\n').slice(0, 2).join(' | ') || '(empty)'}`;
     } finally {
       for (const z of [a, b, c]) z.dispose();
+    }
+  });
+
+  await check('the linker gives a cubin, kept in the disk cache and loaded from it without linking', () => {
+    const ctx = cudaContext('cuda');
+    const ptx = `${VADD_PTX}\n// cubin cache check ${process.pid} ${Date.now()}\n`;
+    const m1 = loadPtxModule(ctx, ptx);
+    assert(m1.source === 'linked', `first load: ${m1.source} (expected 'linked': cuLinkCreate/AddData/Complete)`);
+    unloadModule(m1);
+    const m2 = loadPtxModule(ctx, ptx);
+    assert(m2.source === 'disk-cubin', `second load: ${m2.source} (expected 'disk-cubin')`);
+    const fn = getFunction(m2, 'tj_vadd_f32');
+    const n = 1000;
+    const x = rand(n, 4), y = rand(n, 5);
+    const a = toCuda(x), b = toCuda(y), c = cudaAlloc('f32', n);
+    try {
+      const block = new ParamBlock(['ptr', 'ptr', 'ptr', 'u32']);
+      ctx.makeCurrent();
+      launchKernel(fn, block, [a.ptr, b.ptr, c.ptr, n], { grid: [Math.ceil(n / 128), 1, 1], block: [128, 1, 1], sharedBytes: 0, stream: ctx.stream });
+      ctx.synchronize();
+      const bad = firstMismatch(c.download(), new Float32Array(n).map((_, i) => x[i]! + y[i]!));
+      assert(!bad, bad!);
+      return `cubin key ${cubinCacheKey(ctx, ptxHash(ptx)).split('|').slice(0, 3).join('|')}; linker log: ${m1.infoLog.split('\n')[0] || '(empty)'}`;
+    } finally {
+      for (const z of [a, b, c]) z.dispose();
+      unloadModule(m2);
     }
   });
 

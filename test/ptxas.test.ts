@@ -29,7 +29,7 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
   ['rowSoftmax', rowSoftmax as AnyKernel, (d) => [buf(d), buf(d), 50, 50, 50, 64]],
   ['layerNorm', layerNorm as AnyKernel, (d) => [buf(d), buf(d), buf(d), buf(d), 100, 100, 1e-5, 32]],
   ['matmul', matmul as AnyKernel, (d) => [buf(d), buf(d), f32(), 30, 30, 30, 30, 1, 30, 1, 30, 1, 32, 32, 16]],
-  ['popeApply', popeApply as AnyKernel, (d) => [buf(d), f32(), f32(), f32(), 7, 4, 24, 16, 0, true, 'softplus', 16, 32]],
+  ['popeApply', popeApply as AnyKernel, (d) => [buf(d), f32(), f32(), f32(), 7, 4, 24, 16, 0, true, 'softplus', false, 16, 32]],
   ['popeSimilarity', popeSimilarity as AnyKernel, (d) => [buf(d), buf(d), f32(), f32(), f32(), 4, 2, 5, 7, 24, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d]],
   ['popeFlashAttention', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 7, 24, 16, 0.2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d]],

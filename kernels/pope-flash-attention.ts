@@ -4,9 +4,12 @@
 // past the diagonal skipped; an optional boolean mask addressed by strides, so (B, Nk) key padding,
 // (Nq, Nk) and (B, Nq, Nk) masks all work (stride 0 on a missing axis); grouped-query heads; partial
 // rotation. Rows with no visible key output zeros.
+// With KEYS_ROTATED, K holds the keys' features from the popeKeyFeatures pre-pass and each score is one
+// product with inner dimension BLOCK_F (≥ D + rot); otherwise keys are rotated here, in every query block.
 //   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
+//   K with KEYS_ROTATED: [B, H/GROUP, Nk, BLOCK_F], its strides skb, skh, skn
 import { jit, tl } from '../index.js';
-import { clampBias, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
+import { clampBias, popeFeatures, popeQueryShift, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
 export const popeFlashAttention = jit(function popeFlashAttention(
   Q: tl.Ptr, K: tl.Ptr, V: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Mask: tl.Ptr, Out: tl.Ptr,
@@ -15,7 +18,7 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   sob: tl.i64, soh: tl.i64, son: tl.i32, smb: tl.i64, smq: tl.i32, smk: tl.i32,
   HAS_BIAS: tl.constexpr<boolean>, HAS_MASK: tl.constexpr<boolean>, CAUSAL: tl.constexpr<boolean>,
   MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>,
+  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>, KEYS_ROTATED: tl.constexpr<boolean>, BLOCK_F: tl.constexpr,
 ) {
   const pidM = tl.programId(0);
   const bh = tl.programId(1);
@@ -30,6 +33,8 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   // Query features once per program, in the tensor-core input type (f32 runs on FMA).
   const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
   const qc = tl.cast(qc32, DOT), qs = tl.cast(qs32, DOT), qt = tl.cast(qt32, DOT);
+  const qf = tl.cast(popeFeatures(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot,
+    HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F), DOT);
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
   const qkScale = softmaxScale * Math.LOG2E;
@@ -41,8 +46,14 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   if (CAUSAL) kEnd = tl.minimum(Nk, (pidM + 1) * BLOCK_M + diag); // later key blocks are all masked
   for (let start = 0; start < kEnd; start += BLOCK_N) {
     const offsN = start + tl.arange(0, BLOCK_N);
-    const [kcT, ksT, ktT] = popeRotatedTileT(kBase, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
-    const scores = (tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT)) * qkScale;
+    let scores = tl.zeros([BLOCK_M, BLOCK_N], 'f32');
+    if (KEYS_ROTATED) {
+      const kf = tl.load(kBase + tl.col(offsN) * skn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsN < Nk), other: 0 });
+      scores = tl.dot(qf, tl.trans(kf)) * qkScale;
+    } else {
+      const [kcT, ksT, ktT] = popeRotatedTileT(kBase, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
+      scores = (tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT)) * qkScale;
+    }
     let visible = tl.row(offsN < Nk);
     if (CAUSAL) visible = visible && tl.row(offsN) <= tl.col(offsM) + diag;
     if (HAS_MASK) {

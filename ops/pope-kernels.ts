@@ -3,6 +3,7 @@
 import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
+import { popeKeyFeatures } from '../kernels/pope-key-features.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
 import type { Device, DeviceName } from '../runtime/device.js';
@@ -81,7 +82,18 @@ export interface FlashOptions extends Common {
   readonly numWarps?: number;
   /** A boolean (u8/i1) mask and its strides over (batch, query, key); stride 0 broadcasts an axis. */
   readonly mask?: { readonly data: BufferArg; readonly strides: readonly [number, number, number] };
+  /**
+   * Scratch for the keys' features [B, Hkv, Nk, keyFeatureWidth(D, rot)] in keyFeatureDType(...): when
+   * given, a pre-pass rotates every key once and attention reads the features; otherwise every query
+   * block rotates the keys it reads (cheaper only when there is one query block per key head).
+   */
+  readonly keyFeatures?: BufferArg;
 }
+
+/** Width of a key's feature row for the pre-pass: D + rot padded to a power of two (16 at least). */
+export const keyFeatureWidth = (D: number, rot: number): number => blockDim(D + rot);
+/** The element type the key features are stored in: the products' input type. */
+export const keyFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
 
 /** out [B, H, Nq, D] (strided like q) of PoPE attention over q, k, v. */
 export function launchPopeFlashAttention(
@@ -94,13 +106,26 @@ export function launchPopeFlashAttention(
   // power of two that covers them (16 at least: the mma tile).
   const BM = o.blockM ?? Math.min(64, Math.max(16, nextPow2(Nq))), BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
   const mask = o.mask;
+  const BF = keyFeatureWidth(D, o.rotateDim);
+  let keys = k, ks: readonly [number, number, number, ...number[]] = kStrides;
+  if (o.keyFeatures) {
+    const KBN = 64;
+    popeKeyFeatures.launch(
+      { grid: [Math.ceil(Nk / KBN), B * Hkv], device: o.device },
+      k, freqs, o.keyFeatures, Hkv, Nk, D, o.rotateDim, kStrides[0], kStrides[1], kStrides[2], o.toMagnitude ?? 'softplus', KBN, BF,
+    );
+    keys = o.keyFeatures;
+    ks = [Hkv * Nk * BF, Nk * BF, BF];
+  }
   popeFlashAttention.launch(
-    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps: o.numWarps ?? (BM >= 64 ? 8 : 4) },
-    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
+    // One warp per 16 query rows: each warp then holds whole rows of S, so P feeds the second product from registers.
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps: o.numWarps ?? Math.max(1, Math.min(8, BM / 16)) },
+    q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
-    qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
+    qStrides[0], qStrides[1], qStrides[2], ks[0], ks[1], ks[2], vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D), dotType(o, q),
+    o.keyFeatures !== undefined, BF,
   );
 }
 

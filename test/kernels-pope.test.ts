@@ -2,7 +2,7 @@
 // cases of the Python libraries and against float64 references on random ragged inputs.
 import { describe, it, expect } from 'vitest';
 import { toHost, fromHost, type DType } from '../index.js';
-import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, keyFeatureWidth, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
 import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
@@ -116,15 +116,20 @@ describe.each(testDevices())('on %s', (device) => {
       const bias = Float32Array.from(r.array(H * rot, -6, 0));
       const pad = Array.from({ length: B * Nk }, (_, i) => i % Nk < Nk - 3 * (Math.floor(i / Nk) + 1) || (i % 7 === 0));
       const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
-      for (const causal of [false, true]) {
-        const out = new Float32Array(B * H * Nq * D);
-        launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
-          rotateDim: rot, causal, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device,
-        });
-        const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
-          { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
-        expectClose(out, want, productTolerance(dtype, want), `flash causal=${causal}`);
-      }
+      // Keys rotated in every query block, and once by the pre-pass (features in the products' input type).
+      const featureType: DType = dtype;
+      // 16-key blocks make several iterations, so the next block's tiles load while one is used.
+      for (const causal of [false, true])
+        for (const [prePass, blockN] of [[false, undefined], [true, undefined], [true, 16]] as const) {
+          const out = new Float32Array(B * H * Nq * D);
+          const keyFeatures = prePass ? { dtype: featureType, data: toHost(featureType, new Float64Array(B * Hkv * Nk * keyFeatureWidth(D, rot)).fill(NaN)) } : undefined;
+          launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
+            rotateDim: rot, causal, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device, keyFeatures, blockN,
+          });
+          const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
+            { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
+          expectClose(out, want, productTolerance(dtype, want), `flash causal=${causal} keys rotated ${prePass ? 'once' : 'per block'}, ${blockN ?? 'default'}-key blocks`);
+        }
     });
   });
 

@@ -98,15 +98,28 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
   // register moves. First come, first served; a group fixed once keeps its layout.
   const fixed = new Set<Value>(groupLayout.keys());
   const broadcasts: Op[] = [];
-  const expands = new Map<Value, Op>();
+  const expands: Op[] = [];
   const collect = (b: Block): void => {
     for (const op of b.ops) {
       op.regions.forEach(collect);
       if (op.opcode === 'broadcast') broadcasts.push(op);
-      if (op.opcode === 'expand_dims' || op.opcode === 'reshape') expands.set(op.result, op);
+      if (op.opcode === 'expand_dims' || op.opcode === 'reshape') expands.push(op);
     }
   };
   collect(kernel.body);
+  // The value an expand_dims or reshape made a group's value from has the same elements in the same
+  // order: its group takes the same table (and so on down the chain).
+  const propagateThroughExpands = (g: Value): void => {
+    const layout = groupLayout.get(g)!;
+    for (const e of expands) {
+      const inner = e.operands[0]!;
+      const gi = find(inner);
+      if (find(e.result) !== g || fixed.has(gi) || inner.type.shape.length === 0) continue;
+      groupLayout.set(gi, { ...layout, shape: [...inner.type.shape] });
+      fixed.add(gi);
+      propagateThroughExpands(gi);
+    }
+  };
   for (const op of broadcasts) {
     const src = op.operands[0]!;
     const g = find(src);
@@ -115,13 +128,7 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
     if (!slice) continue;
     groupLayout.set(g, slice);
     fixed.add(g);
-    // The value an expand_dims or reshape made the source from has the same elements in the same order.
-    for (let e = expands.get(src); e; e = expands.get(e.operands[0]!)) {
-      const inner = find(e.operands[0]!);
-      if (fixed.has(inner) || e.operands[0]!.type.shape.length === 0) break;
-      groupLayout.set(inner, { ...slice, name: slice.name, shape: [...e.operands[0]!.type.shape] });
-      fixed.add(inner);
-    }
+    propagateThroughExpands(g);
   }
   for (const v of all) v.layout = layoutOfGroup(v);
 }

@@ -2,7 +2,7 @@
 // as its layout says; elementwise ops work register by register; ops that move elements between
 // threads (broadcast, transpose, reductions, dot) gather them through shared memory unless the layouts
 // make the move thread-local. Control flow is CTA-uniform (its conditions are scalars).
-import type { Block, Func, Op, Value } from '../ir/ir.js';
+import { walkOps, type Block, type Func, type Op, type Value } from '../ir/ir.js';
 import type { DType } from '../ir/dtype.js';
 import { DTYPE_INFO } from '../ir/dtype.js';
 import { roundTo } from '../ir/semantics.js';
@@ -13,9 +13,36 @@ import { layoutOf, usesTensorCores } from '../layouts/assign.js';
 import { computeAxisInfo, type AxisInfo } from '../analysis/axis-info.js';
 import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
 import { swizzledLayout, describeShared, type SharedLayout } from '../layouts/shared.js';
+import { isCheapOp } from '../layouts/rematerialize.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
 } from './thread-ir.js';
+
+/**
+ * A loop whose cp.async operand tiles are double-buffered: while iteration i works on one buffer,
+ * the copies for iteration i + 1 fill the other (FlashAttention's and Triton's software pipelining,
+ * numStages = 2). Each load's address and mask come from cheap ops of the loop's induction variable
+ * and loop-invariant values, which are lowered again for the next iteration.
+ */
+interface Pipeline {
+  readonly loads: readonly Op[];
+  /** The body ops each load's address and mask need, in body order. */
+  readonly chains: ReadonlyMap<Op, readonly Op[]>;
+  /** Byte offset of each load's tile within one stage, and the bytes of one stage. */
+  readonly offsets: ReadonlyMap<Op, number>;
+  readonly stageBytes: number;
+}
+interface ActivePipeline {
+  readonly plan: Pipeline;
+  readonly stage: Reg;
+  readonly iv: Value;
+  readonly ivReg: Reg;
+  readonly ub: Reg;
+  readonly step: Reg;
+}
+
+/** Where a tensor-core operand tile comes from: registers, or a load left for cp.async. */
+type OperandSource = { readonly kind: 'regs'; readonly lowered: Lowered } | { readonly kind: 'load'; readonly load: Op };
 
 interface Lowered {
   readonly layout: DistributedLayout;
@@ -57,6 +84,11 @@ const valueRegType = (v: Value): RegType => (isPointer(v.type) ? 'u64' : regType
 export interface ThreadLoweringOptions {
   /** Use 2- and 4-wide vector loads and stores where axis info proves them aligned (PTX). */
   readonly vectorize?: boolean;
+  /**
+   * Copy f16/bf16 tiles that are only read as tensor-core operands straight from global to shared
+   * memory with cp.async (PTX, sm_80+), instead of through registers.
+   */
+  readonly asyncCopies?: boolean;
 }
 
 export function lowerToThreads(kernel: Func, numWarps: number, options: ThreadLoweringOptions = {}): ThreadProgram {
@@ -74,10 +106,96 @@ class ThreadLowering {
   private sharedBytes = 0;
 
   private readonly axis: Map<Value, AxisInfo> | undefined;
+  /** The ops that use each value (to see that a transpose only feeds tensor-core operands). */
+  private readonly users = new Map<Value, Op[]>();
+  /** Transposes left unperformed: their source, stored untransposed, is read by ldmatrix without .trans. */
+  private readonly deferredTrans = new Map<Value, OperandSource>();
+  /** Loads left unperformed: their tile is copied to shared memory by cp.async where it is needed. */
+  private readonly deferredLoads = new Map<Value, Op>();
+  private readonly pipelines = new Map<Op, Pipeline>();
+  /** Shared memory for the pipelines' buffers, below the scratch region that `smemBase` starts. */
+  private pipelineBytes = 0;
+  private pipeBase!: Reg;
+  private activePipeline: ActivePipeline | undefined;
 
-  constructor(private readonly kernel: Func, numWarps: number, options: ThreadLoweringOptions) {
+  constructor(private readonly kernel: Func, numWarps: number, private readonly options: ThreadLoweringOptions) {
     this.threads = 32 * numWarps;
     this.axis = options.vectorize ? computeAxisInfo(kernel) : undefined;
+    walkOps(kernel.body, (op) => op.operands.forEach((v) => this.users.set(v, [...(this.users.get(v) ?? []), op])));
+    this.planPipelines();
+  }
+
+  /** Finds innermost loops whose cp.async tiles can be prefetched one iteration ahead. */
+  private planPipelines(): void {
+    if (!this.options.asyncCopies) return;
+    walkOps(this.kernel.body, (loop) => {
+      if (loop.opcode !== 'for') return;
+      const body = loop.regions[0]!;
+      if (body.ops.some((o) => o.regions.length)) return;
+      const iv = body.args[0]!;
+      const inBody = new Set(body.ops.flatMap((o) => o.results));
+      const chainOf = (load: Op): Op[] | undefined => {
+        const need = new Set<Op>();
+        const ok = (v: Value): boolean => {
+          if (v === iv || (!inBody.has(v) && !body.args.includes(v))) return true;
+          const d = v.def;
+          if (!d || !inBody.has(v)) return false; // a loop-carried value
+          if (need.has(d)) return true;
+          if (!isCheapOp(d)) return false;
+          need.add(d);
+          return d.operands.every(ok);
+        };
+        return load.operands.every(ok) ? body.ops.filter((o) => need.has(o)) : undefined;
+      };
+      // The one conversion that reads a load's tile (through a transpose or not), by its place in the body.
+      const consumer = (load: Op): number => {
+        let uses = this.users.get(load.result) ?? [];
+        if (uses.length === 1 && uses[0]!.opcode === 'trans') uses = this.users.get(uses[0]!.result) ?? [];
+        return uses.length === 1 ? body.ops.indexOf(uses[0]!) : -1;
+      };
+      const chains = new Map<Op, Op[]>(), offsets = new Map<Op, number>();
+      let stageBytes = 0;
+      for (const op of body.ops) {
+        if (op.opcode !== 'load' || !this.canCopyAsync(op) || consumer(op) < 0) continue;
+        const chain = chainOf(op);
+        if (!chain) continue;
+        chains.set(op, chain);
+        offsets.set(op, stageBytes);
+        stageBytes += Math.ceil((numel(op.result.type.shape) * 2) / 128) * 128;
+      }
+      if (!chains.size) return;
+      // Groups are committed, and so waited for, in the order the tiles are read.
+      const loads = [...chains.keys()].sort((a, b) => consumer(a) - consumer(b));
+      this.pipelines.set(loop, { loads, chains, offsets, stageBytes });
+      this.pipelineBytes = Math.max(this.pipelineBytes, 2 * stageBytes);
+    });
+  }
+
+  /**
+   * Whether a load can be left to cp.async: 16-bit elements, zeros (or nothing) where masked, and read
+   * only as a tensor-core operand (possibly through a transpose).
+   */
+  private canCopyAsync(op: Op): boolean {
+    if (!this.options.asyncCopies) return false;
+    const d = dtypeOf(op.result.type);
+    if ((d !== 'f16' && d !== 'bf16') || op.result.type.shape.length !== 2) return false;
+    if (op.attrs['hasOther'] === true) {
+      const other = op.operands[op.attrs['hasMask'] === true ? 2 : 1]!.def;
+      if (other?.opcode !== 'constant' || other.attrs['value'] !== 0) return false;
+    }
+    const uses = this.users.get(op.result) ?? [];
+    const viaTrans = uses.length === 1 && uses[0]!.opcode === 'trans' && this.onlyFeedsMmaOperands(uses[0]!.result);
+    return (viaTrans || this.onlyFeedsMmaOperands(op.result)) && this.vectorWidth(op.operands[0]!, op.attrs['hasMask'] === true ? op.operands[1] : undefined, 2) >= 2;
+  }
+
+  /** Whether a value's only uses are conversions to f16/bf16 mma operands (read through shared memory). */
+  private onlyFeedsMmaOperands(v: Value): boolean {
+    const uses = this.users.get(v) ?? [];
+    return uses.length > 0 && uses.every((u) => {
+      if (u.opcode !== 'convert_layout') return false;
+      const d = dtypeOf(u.result.type);
+      return !!layoutOf(u.result, this.threads).dotOperand && (d === 'f16' || d === 'bf16');
+    });
   }
 
   /**
@@ -110,8 +228,13 @@ class ThreadLowering {
   run(): ThreadProgram {
     const params: ThreadParam[] = [];
     this.tid = this.tb.reg('u32');
-    this.smemBase = this.tb.reg('u32');
-    this.prologue.push({ op: 'special', dst: this.tid, which: 'tid' }, { op: 'smem_base', dst: this.smemBase });
+    this.pipeBase = this.tb.reg('u32');
+    this.prologue.push({ op: 'special', dst: this.tid, which: 'tid' }, { op: 'smem_base', dst: this.pipeBase });
+    this.smemBase = this.pipeBase;
+    if (this.pipelineBytes) {
+      this.smemBase = this.tb.reg('u32');
+      this.prologue.push({ op: 'binary', fn: 'add', dst: this.smemBase, a: this.pipeBase, b: imm(this.pipelineBytes, 'u32') });
+    }
     this.kernel.params.forEach((p, i) => {
       const ptr = isPointer(p.value.type);
       const d = ptr ? 'i64' : dtypeOf(p.value.type);
@@ -131,7 +254,7 @@ class ThreadLowering {
       name: this.kernel.name,
       threads: this.threads,
       params,
-      sharedBytes: this.sharedBytes,
+      sharedBytes: this.pipelineBytes + this.sharedBytes,
       body: [...this.prologue, ...body],
       regCount: this.tb.regCount,
     };
@@ -306,13 +429,28 @@ class ThreadLowering {
       case 'convert_layout': {
         const dst = layoutOf(op.result, this.threads);
         const d = dtypeOf(op.result.type);
-        if (dst.dotOperand && (d === 'f16' || d === 'bf16')) return void this.env.set(op.result, this.ldmatrixOperand(this.get(op.operands[0]!), dst, d));
+        if (dst.dotOperand && (d === 'f16' || d === 'bf16')) {
+          const src = op.operands[0]!;
+          const transposed = this.deferredTrans.get(src);
+          if (transposed) return void this.env.set(op.result, this.ldmatrixOperand(transposed, dst, d, true));
+          const load = this.deferredLoads.get(src);
+          if (load) return void this.env.set(op.result, this.ldmatrixOperand({ kind: 'load', load }, dst, d, false));
+          // Where every thread already holds its fragment's elements (attention's P from the S
+          // accumulator: FlashAttention-2's register-resident softmax) the conversion is register moves.
+          const local = this.localGather(this.get(src), dst, (e) => e);
+          if (local) return this.define(op.result, local);
+          return void this.env.set(op.result, this.ldmatrixOperand({ kind: 'regs', lowered: this.get(src) }, dst, d, false));
+        }
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, `convert_layout to ${op.attrs['layout']}`));
       }
       case 'expand_dims': case 'reshape':
         return this.define(op.result, this.gather(this.get(op.operands[0]!), layoutOf(op.result, this.threads), (e) => e, op.opcode));
       case 'trans': {
         const perm = op.attrs['perm'] as number[];
+        if (perm.length === 2 && perm[0] === 1 && this.onlyFeedsMmaOperands(op.result)) {
+          const load = this.deferredLoads.get(op.operands[0]!);
+          return void this.deferredTrans.set(op.result, load ? { kind: 'load', load } : { kind: 'regs', lowered: this.get(op.operands[0]!) });
+        }
         const src = op.operands[0]!.type.shape, dst = op.result.type.shape;
         const ss = rowMajorStrides(src), ds = rowMajorStrides(dst);
         const idx = (e: number): number => dst.reduce((acc, n, d) => acc + (Math.floor(e / ds[d]!) % n) * ss[perm[d]!]!, 0);
@@ -489,6 +627,7 @@ class ThreadLowering {
   }
 
   private load(op: Op): void {
+    if (this.canCopyAsync(op)) return void this.deferredLoads.set(op.result, op);
     const hasMask = op.attrs['hasMask'] === true, hasOther = op.attrs['hasOther'] === true;
     const ptr = this.get(op.operands[0]!).regs;
     const mask = hasMask ? this.get(op.operands[1]!).regs : undefined;
@@ -603,53 +742,121 @@ class ThreadLowering {
 
   /**
    * A dot operand into its mma fragments through a swizzled shared tile: every thread stores its
-   * elements as 16-bit values at their swizzled places, then each warp reads its fragments with ldmatrix
-   * (x4 for A; x2.trans for B, whose tile is stored k-major), packed two elements per register.
+   * elements as 16-bit values at their swizzled places, then each warp reads its fragments with
+   * ldmatrix, packed two elements per register. A is stored row-major and read with x4. B [K, N] is
+   * stored k-major and read with x2.trans, or, when `src` holds Bᵀ [N, K] (a transpose left
+   * unperformed, as for attention's Kᵀ), stored as it is and read with x2 without .trans.
    */
-  private ldmatrixOperand(src: Lowered, dst: DistributedLayout, half: 'f16' | 'bf16'): Lowered {
+  private ldmatrixOperand(src: OperandSource, dst: DistributedLayout, half: 'f16' | 'bf16', srcIsTransposed: boolean): Lowered {
     const { which, tiling: m } = dst.dotOperand!;
-    const [rows, cols] = dst.shape as [number, number];
+    const sl = src.kind === 'regs' ? src.lowered.layout : layoutOf(src.load.result, this.threads);
+    const [rows, cols] = sl.shape as [number, number];
     const sh = swizzledLayout(rows, cols, 2);
-    this.reserveShared(rows * cols * 2);
-    this.tb.emit({ op: 'comment', text: `dot operand ${which} to mma fragments: ${describeShared(sh)} and ldmatrix` });
-    // Store every element at its swizzled place.
-    const sl = src.layout;
-    const rowOf = this.linear(sl, (t, k) => Math.floor(sl.table[t * sl.regs + k]! / cols), 'a shared tile row');
-    const colOf = this.linear(sl, (t, k) => sl.table[t * sl.regs + k]! % cols, 'a shared tile column');
-    const owner = this.ownerPredicate(sl);
-    this.tb.emit({ op: 'bar' });
-    src.regs.forEach((r, k) => {
-      const addr = this.swizzledAddress(sh, this.tidTerm(rowOf.tidBit), rowOf.regConst[k]!, this.tidTerm(colOf.tidBit), colOf.regConst[k]!);
-      this.tb.emit({ op: 'st', space: 'shared', mem: half, src: r, addr, offset: 0, pred: owner });
-    });
-    this.tb.emit({ op: 'bar' });
+    const pipe = this.activePipeline;
+    const pipelined = src.kind === 'load' && pipe?.plan.loads.includes(src.load) ? src.load : undefined;
+    const how = pipelined ? 'cp.async, prefetched an iteration ahead,' : src.kind === 'load' ? 'cp.async' : 'stores';
+    this.tb.emit({ op: 'comment', text: `dot operand ${which}${srcIsTransposed ? ' (stored transposed)' : ''} to mma fragments: ${how} into ${describeShared(sh)}, then ldmatrix` });
+    let tileBase = this.smemBase;
+    if (pipelined && pipe) {
+      // This iteration's tile has landed once the copies committed after it (one group per other
+      // pipelined tile) are all that may still be in flight.
+      this.tb.emit({ op: 'cp_async_wait', pending: pipe.plan.loads.length - 1 });
+      this.tb.emit({ op: 'bar' });
+      // Every thread is past its reads of the other buffer (last iteration): refill it for the next one.
+      const next = this.tb.binary('add', pipe.ivReg, pipe.step);
+      this.prefetch(pipe.plan, pipelined, pipe.iv, next, this.tb.setp('lt', next, pipe.ub), this.stageBase(pipe, true), sh);
+      tileBase = this.tb.binary('add', this.stageBase(pipe, false), imm(pipe.plan.offsets.get(pipelined)!, 'u32'));
+    } else {
+      this.reserveShared(rows * cols * 2);
+      this.tb.emit({ op: 'bar' });
+      if (src.kind === 'load') {
+        this.copyTileAsync(src.load, this.get(src.load.operands[0]!).regs, src.load.attrs['hasMask'] === true ? this.get(src.load.operands[1]!).regs : undefined, undefined, this.smemBase, sh);
+        this.tb.emit({ op: 'cp_async_wait', pending: 0 });
+      } else {
+        const owner = this.ownerPredicate(sl);
+        const addrOf = this.tileAddresses(sl, sh, this.smemBase);
+        src.lowered.regs.forEach((r, k) => this.tb.emit({ op: 'st', space: 'shared', mem: half, src: r, addr: addrOf(k), offset: 0, pred: owner }));
+      }
+      this.tb.emit({ op: 'bar' });
+    }
     // Each lane gives the address of one 16-byte row of an 8×8 matrix.
     const lane = (t: number): number => t % 32, warp = (t: number): number => Math.floor(t / 32);
     const steps: Array<[number, number]> = [];
     const tiles = which === 'A' ? m.tilesM : m.tilesN;
     for (let tile = 0; tile < tiles; tile++) for (let ks = 0; ks < m.kSteps; ks++) steps.push([tile, ks]);
+    const nOf = (t: number, tile: number): number => (tile * m.wn + (Math.floor(warp(t) / m.wm) % m.wn)) * 8;
     const rowFn = (t: number, j: number): number => {
       const [tile, ks] = steps[j]!;
-      return which === 'A' ? (tile * m.wm + (warp(t) % m.wm)) * 16 + (lane(t) % 16) : ks * 16 + (lane(t) % 16);
+      if (which === 'A') return (tile * m.wm + (warp(t) % m.wm)) * 16 + (lane(t) % 16);
+      return srcIsTransposed ? nOf(t, tile) + (lane(t) % 8) : ks * 16 + (lane(t) % 16);
     };
     const colFn = (t: number, j: number): number => {
       const [tile, ks] = steps[j]!;
-      return which === 'A' ? ks * 16 + (lane(t) >> 4) * 8 : (tile * m.wn + (Math.floor(warp(t) / m.wm) % m.wn)) * 8;
+      if (which === 'A') return ks * 16 + (lane(t) >> 4) * 8;
+      return srcIsTransposed ? ks * 16 + ((lane(t) >> 3) & 1) * 8 : nOf(t, tile);
     };
     const rowF = linearize(this.threads, steps.length, rowFn), colF = linearize(this.threads, steps.length, colFn);
     if (!rowF || !colF) throw new ThreadLoweringError('internal: ldmatrix addresses are not linear in the thread id');
     const regs: Reg[] = [];
     steps.forEach((_, j) => {
-      const addr = this.swizzledAddress(sh, this.tidTerm(rowF.tidBit), rowF.regConst[j]!, this.tidTerm(colF.tidBit), colF.regConst[j]!);
+      const addr = this.swizzledAddress(sh, this.tidTerm(rowF.tidBit), rowF.regConst[j]!, this.tidTerm(colF.tidBit), colF.regConst[j]!, tileBase);
       const dsts = Array.from({ length: which === 'A' ? 4 : 2 }, () => this.tb.reg('u32'));
-      this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' });
+      this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' && !srcIsTransposed });
       regs.push(...dsts);
     });
     return { layout: dst, regs, packed: true };
   }
 
-  /** smem base + 2 · offset of (row, col) in a swizzled tile of 16-bit elements; row and col are a thread term plus a constant. */
-  private swizzledAddress(sh: SharedLayout, rowT: Reg, rowC: number, colT: Reg, colC: number): Reg {
+  /** The shared address of each register's element of a tile in layout `l`, stored swizzled at `base`. */
+  private tileAddresses(l: DistributedLayout, sh: SharedLayout, base: Reg): (k: number) => Reg {
+    const rowOf = this.linear(l, (t, k) => Math.floor(l.table[t * l.regs + k]! / sh.cols), 'a shared tile row');
+    const colOf = this.linear(l, (t, k) => l.table[t * l.regs + k]! % sh.cols, 'a shared tile column');
+    return (k) => this.swizzledAddress(sh, this.tidTerm(rowOf.tidBit), rowOf.regConst[k]!, this.tidTerm(colOf.tidBit), colOf.regConst[k]!, base);
+  }
+
+  /**
+   * cp.async of a load's tile to its swizzled place at `base` (a 16-byte chunk stays contiguous under
+   * the swizzle), one copy per aligned vector; zeros where the mask (and `extra`) is false. Commits a group.
+   */
+  private copyTileAsync(load: Op, ptr: readonly Reg[], mask: readonly Reg[] | undefined, extra: Reg | undefined, base: Reg, sh: SharedLayout): void {
+    const half = dtypeOf(load.result.type) as 'f16' | 'bf16';
+    const addrOf = this.tileAddresses(layoutOf(load.result, this.threads), sh, base);
+    const w = this.vectorWidth(load.operands[0]!, load.attrs['hasMask'] === true ? load.operands[1] : undefined, 2);
+    for (let k = 0; k < ptr.length; k += w) {
+      const pred = mask && extra ? this.tb.binary('and', mask[k]!, extra) : mask?.[k] ?? extra;
+      this.tb.emit({ op: 'cp_async', mem: half, dst: addrOf(k), src: ptr[k]!, bytes: (2 * w) as 4 | 8 | 16, pred });
+    }
+    this.tb.emit({ op: 'cp_async_commit' });
+  }
+
+  /** The first byte of the current (or, with `other`, the next) stage's buffers. */
+  private stageBase(pipe: ActivePipeline, other: boolean): Reg {
+    const stage = other ? this.tb.binary('xor', pipe.stage, imm(1, 'u32')) : pipe.stage;
+    return this.tb.binary('add', this.pipeBase, this.tb.binary('mul', stage, imm(pipe.plan.stageBytes, 'u32')));
+  }
+
+  /**
+   * Issues the copies of `load` for the iteration whose induction variable is `ivReg`: its address and
+   * mask chain is lowered again with that value, then put back as it was.
+   */
+  private prefetch(plan: Pipeline, load: Op, iv: Value, ivReg: Reg, inRange: Reg, stageBase: Reg, sh: SharedLayout): void {
+    const chain = plan.chains.get(load)!;
+    const touched = [iv, ...chain.flatMap((o) => o.results)];
+    const saved = touched.map((v) => this.env.get(v));
+    this.env.set(iv, { layout: layoutOf(iv, this.threads), regs: [ivReg] });
+    try {
+      chain.forEach((o) => this.op(o));
+      const ptr = this.get(load.operands[0]!).regs;
+      const mask = load.attrs['hasMask'] === true ? this.get(load.operands[1]!).regs : undefined;
+      const base = this.tb.binary('add', stageBase, imm(plan.offsets.get(load)!, 'u32'));
+      this.copyTileAsync(load, ptr, mask, inRange, base, sh);
+    } finally {
+      touched.forEach((v, i) => (saved[i] ? this.env.set(v, saved[i]!) : this.env.delete(v)));
+    }
+  }
+
+  /** base + 2 · offset of (row, col) in a swizzled tile of 16-bit elements; row and col are a thread term plus a constant. */
+  private swizzledAddress(sh: SharedLayout, rowT: Reg, rowC: number, colT: Reg, colC: number, base: Reg = this.smemBase): Reg {
     const tb = this.tb;
     const row = rowC ? tb.binary('add', rowT, imm(rowC, 'u32')) : rowT;
     const col = colC ? tb.binary('add', colT, imm(colC, 'u32')) : colT;
@@ -658,7 +865,7 @@ class ThreadLowering {
     const chunk = tb.binary('xor', tb.binary('shr', col, imm(log2(sh.vec), 'u32')), phase);
     const within = tb.binary('and', col, imm(sh.vec - 1, 'u32'));
     const off = tb.binary('add', tb.binary('add', tb.binary('shl', row, imm(log2(sh.cols), 'u32')), tb.binary('shl', chunk, imm(log2(sh.vec), 'u32'))), within);
-    return tb.binary('add', this.smemBase, tb.binary('shl', off, imm(1, 'u32')));
+    return tb.binary('add', base, tb.binary('shl', off, imm(1, 'u32')));
   }
 
   /** dot on tensor cores: operands gathered into their mma fragment layouts, packed in pairs, one mma per 16×8×16 step. */
@@ -793,13 +1000,38 @@ class ThreadLowering {
     const iv = this.tb.reg(lb.type);
     this.env.set(body.args[0]!, { layout: layoutOf(body.args[0]!, this.threads), regs: [iv] });
     body.args.slice(1).forEach((a, i) => this.env.set(a, { layout: layoutOf(a, this.threads), regs: carried[i]! }));
-    const instrs = this.tb.nested(() => {
-      const yields = this.block(body);
-      // Parallel copy: a yield may read a carried register that an earlier copy would overwrite.
-      const temps = yields.map((regs) => regs.map((r) => this.tb.mov(r)));
-      temps.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: carried[i]![j]!, src: r })));
-    });
+    const plan = this.pipelines.get(op);
+    let pipe: ActivePipeline | undefined;
+    if (plan) {
+      // The first iteration's tiles, into stage 0, before the loop.
+      this.tb.emit({ op: 'comment', text: `software pipeline: ${plan.loads.length} operand tile(s) double-buffered, ${2 * plan.stageBytes} bytes` });
+      pipe = { plan, stage: this.tb.mov(imm(0, 'u32')), iv: body.args[0]!, ivReg: iv, ub, step };
+      const first = this.tb.setp('lt', lb, ub), base0 = this.stageBase(pipe, false);
+      for (const load of plan.loads) {
+        const [rows, cols] = load.result.type.shape as [number, number];
+        this.prefetch(plan, load, body.args[0]!, lb, first, base0, swizzledLayout(rows, cols, 2));
+      }
+    }
+    const outer = this.activePipeline;
+    this.activePipeline = pipe;
+    let instrs: Instr[];
+    try {
+      instrs = this.tb.nested(() => {
+        const yields = this.block(body);
+        // Parallel copy: a yield may read a carried register that an earlier copy would overwrite.
+        const temps = yields.map((regs) => regs.map((r) => this.tb.mov(r)));
+        temps.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: carried[i]![j]!, src: r })));
+        if (pipe) this.tb.emit({ op: 'binary', fn: 'xor', dst: pipe.stage, a: pipe.stage, b: imm(1, 'u32') });
+      });
+    } finally {
+      this.activePipeline = outer;
+    }
     this.tb.emit({ op: 'for', iv, lb, ub, step, body: instrs });
+    if (pipe) {
+      // The last prefetch (zero-filled past the end) must land before shared memory is used again.
+      this.tb.emit({ op: 'cp_async_wait', pending: 0 });
+      this.tb.emit({ op: 'bar' });
+    }
     op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: carried[i]! }));
   }
 

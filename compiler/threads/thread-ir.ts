@@ -50,6 +50,16 @@ export type Instr =
   | { readonly op: 'ldv'; readonly mem: MemType; readonly dsts: readonly Reg[]; readonly addr: Reg; readonly pred?: Reg }
   | { readonly op: 'stv'; readonly mem: MemType; readonly srcs: readonly Reg[]; readonly addr: Reg; readonly pred?: Reg }
   | { readonly op: 'atom_add'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly src: Src; readonly pred?: Reg }
+  /**
+   * cp.async: `bytes` (4, 8 or 16) of consecutive `mem` elements copied from global to shared memory
+   * without passing through registers; zeros written instead where `pred` is false. The copies are
+   * complete once a cp_async_wait has seen their group done (then a barrier makes them visible to the CTA).
+   */
+  | { readonly op: 'cp_async'; readonly mem: 'f16' | 'bf16'; readonly dst: Reg; readonly src: Reg; readonly bytes: 4 | 8 | 16; readonly pred?: Reg }
+  /** Closes a group of this thread's cp_async copies (what a later wait counts). */
+  | { readonly op: 'cp_async_commit' }
+  /** Waits until at most `pending` of this thread's committed cp_async groups are still in flight. */
+  | { readonly op: 'cp_async_wait'; readonly pending: number }
   | { readonly op: 'bar' }
   /**
    * ldmatrix.sync.aligned.m8n8.x{1,2,4}.shared.b16: lanes 8i..8i+7 give the row addresses of 8×8 matrix i;

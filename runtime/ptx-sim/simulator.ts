@@ -186,6 +186,16 @@ class CtaSimulator {
           d[t] = old;
         });
       }
+      case 'cp_async': {
+        // Copied at once: the program waits (cp_async_wait) and syncs before reading the tile anyway.
+        const d = this.r(i.dst), a = this.r(i.src);
+        const n = i.bytes / 2;
+        return this.each(active, undefined, (t) => {
+          const on = !i.pred || this.r(i.pred)[t] !== 0;
+          for (let k = 0; k < n; k++) this.sharedStore(i.mem, d[t]! + 2 * k, on ? this.globalAccess('load', i.mem, a[t]! + 2 * k) : 0, t);
+        });
+      }
+      case 'cp_async_commit': case 'cp_async_wait': return;
       case 'bar':
         this.epoch++;
         return;

@@ -1,15 +1,16 @@
 // The PTX backend: optimized block IR → layouts → thread program → PTX text, as named stages that
-// can each be dumped (stages 'layouts', 'insert-conversions', 'remove-conversions', 'threads', 'ptx';
+// can each be dumped (stages 'rematerialize', 'layouts', 'insert-conversions', 'remove-conversions', 'threads', 'ptx';
 // see compiler/pipeline.ts).
 import type { Module } from '../../ir/ir.js';
 import { assignLayouts } from '../../layouts/assign.js';
+import { rematerializeBroadcastSources } from '../../layouts/rematerialize.js';
 import { insertLayoutConversions } from '../../layouts/insert-conversions.js';
 import { removeLayoutConversions } from '../../layouts/remove-conversions.js';
 import { cloneModule } from '../../ir/clone.js';
 import { verifyModule } from '../../ir/verifier.js';
 import { printModule } from '../../ir/printer.js';
 import { emitDump, type DumpOption } from '../../pipeline.js';
-import { lowerToThreads } from '../../threads/lower.js';
+import { lowerToThreads, type ThreadLoweringOptions } from '../../threads/lower.js';
 import { renderPtx, ptxName } from './render.js';
 import { printThreadProgram, type ThreadProgram } from '../../threads/thread-ir.js';
 
@@ -37,6 +38,8 @@ export interface PtxOptions {
   /** 'sm_80' (default) or 'sm_90' / 'sm_90a' for Hopper-only features. */
   readonly arch?: 'sm_80' | 'sm_90' | 'sm_90a';
   readonly dump?: DumpOption;
+  /** Options of the thread lowering (the WGSL backend, which prints the same thread program, sets its own). */
+  readonly threads?: ThreadLoweringOptions;
 }
 
 export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
@@ -48,10 +51,12 @@ export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
     verifyModule(m);
     emitDump(kernel.name, name, printModule(m, { layouts: true }), options.dump);
   };
+  stage('rematerialize', () => rematerializeBroadcastSources(kernel));
   stage('layouts', () => assignLayouts(kernel, options.numWarps));
   stage('insert-conversions', () => insertLayoutConversions(kernel, options.numWarps));
   stage('remove-conversions', () => removeLayoutConversions(kernel));
-  const program = lowerToThreads(kernel, options.numWarps, { vectorize: true });
+  // cp.async is PTX's: a caller that brings its own thread options (the WGSL backend) opts in explicitly.
+  const program = lowerToThreads(kernel, options.numWarps, { vectorize: true, asyncCopies: options.threads === undefined, ...options.threads });
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
   const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80' });
   emitDump(kernel.name, 'ptx', ptx, options.dump);

@@ -176,6 +176,16 @@ class PtxRenderer {
         const t = i.mem === 's64' ? 'u64' : i.mem;
         return L(`${g}atom.global.add.${t} ${this.reg(i.dst)}, [${this.reg(i.addr)}], ${this.inReg(i.src, ind)};`);
       }
+      case 'cp_async': {
+        const copy = (size: string): string => `cp.async.${i.bytes === 16 ? 'cg' : 'ca'}.shared.global [${this.reg(i.dst)}], [${this.reg(i.src)}], ${i.bytes}${size};`;
+        if (!i.pred) return L(copy(''));
+        // A false predicate copies 0 source bytes: the destination is zero-filled and the source not read.
+        const size = this.temp('r');
+        L(`selp.u32 ${size}, ${i.bytes}, 0, ${this.reg(i.pred)};`);
+        return L(copy(`, ${size}`));
+      }
+      case 'cp_async_commit': return L('cp.async.commit_group;');
+      case 'cp_async_wait': return L(`cp.async.wait_group ${i.pending};`);
       case 'bar': return L('bar.sync 0;');
       case 'ldmatrix':
         return L(`ldmatrix.sync.aligned.m8n8.x${i.dsts.length}${i.trans ? '.trans' : ''}.shared.b16 {${i.dsts.map((r) => this.reg(r)).join(', ')}}, [${this.reg(i.addr)}];`);

@@ -95,6 +95,21 @@ export const keyFeatureWidth = (D: number, rot: number): number => blockDim(D + 
 /** The element type the key features are stored in: the products' input type. */
 export const keyFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
 
+/**
+ * The tiling of a flash launch: 128 queries × 64 keys on 8 warps on tensor cores where there are
+ * enough queries (measured fastest on the H100/H200 of bench/RESULTS.md), else the smallest power of
+ * two that covers them; one warp per 16 query rows so P stays in registers. `rotateKeysOnce`: whether
+ * the key pre-pass pays (some key head is read by more than one query block).
+ */
+export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): { BM: number; BN: number; numWarps: number; rotateKeysOnce: boolean } {
+  const [, H, Nq] = qShape, [, Hkv, Nk] = kShape;
+  const tensorCores = dotType(o, q) !== 'f32';
+  const BM = o.blockM ?? (tensorCores && Nq >= 128 ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
+  const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
+  const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / 16)) : BM >= 64 ? 8 : 4);
+  return { BM, BN, numWarps, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
+}
+
 /** out [B, H, Nq, D] (strided like q) of PoPE attention over q, k, v. */
 export function launchPopeFlashAttention(
   q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
@@ -104,7 +119,7 @@ export function launchPopeFlashAttention(
   checkQK(qShape, kShape, o.rotateDim);
   // 64×64 tiles where the sequences are long enough (tensor cores want them large), else the smallest
   // power of two that covers them (16 at least: the mma tile).
-  const BM = o.blockM ?? Math.min(64, Math.max(16, nextPow2(Nq))), BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
+  const { BM, BN, numWarps } = flashTiling(qShape, kShape, o, q);
   const mask = o.mask;
   const BF = keyFeatureWidth(D, o.rotateDim);
   let keys = k, ks: readonly [number, number, number, ...number[]] = kStrides;
@@ -118,8 +133,7 @@ export function launchPopeFlashAttention(
     ks = [Hkv * Nk * BF, Nk * BF, BF];
   }
   popeFlashAttention.launch(
-    // One warp per 16 query rows: each warp then holds whole rows of S, so P feeds the second product from registers.
-    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps: o.numWarps ?? Math.max(1, Math.min(8, BM / 16)) },
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps },
     q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
     qStrides[0], qStrides[1], qStrides[2], ks[0], ks[1], ks[2], vStrides[0], vStrides[1], vStrides[2],

@@ -5,7 +5,7 @@
 import type { DType } from '../compiler/ir/dtype.js';
 import { Tensor, type TensorDevice, defaultTensorDevice } from './tensor.js';
 import { clampKernel } from '../kernels/elementwise.js';
-import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, type Shape4, type Strides4 } from './pope-kernels.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, flashTiling, keyFeatureWidth, keyFeatureDType, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import type { MagnitudeFn } from '../kernels/pope-apply.js';
 
@@ -283,11 +283,30 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
     else if (sh === [B, Nq, Nk].join()) mask = { data: c.storage.arg, strides: [Nq * Nk, Nk, 1] };
     else throw new RangeError(`mask must have shape [${B}, ${Nk}], [${Nq}, ${Nk}] or [${B}, ${Nq}, ${Nk}], got [${m.shape}]`);
   }
+  const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device };
+  // Keys rotated once by a pre-pass into scratch when several query blocks read each key head.
+  const keyFeatures = flashTiling(qs, ks, launch, qv.storage.arg).rotateKeysOnce
+    ? scratchBuffer(q.device, keyFeatureDType(launch, qv.storage.arg), ks[0] * ks[1] * ks[2] * keyFeatureWidth(ks[3], launch.rotateDim))
+    : undefined;
   launchPopeFlashAttention(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), vv.storage.arg, strides4('v', vv),
-    freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), {
-      rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device,
-    });
+    freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), { ...launch, keyFeatures });
   return out;
+}
+
+/**
+ * Scratch memory per device and dtype, grown on demand and kept: launches on one device run in order,
+ * so the next op may reuse it, and no allocation (or the free's synchronization) sits between ops.
+ */
+const scratch = new Map<string, Tensor>();
+function scratchBuffer(device: TensorDevice, dtype: DType, length: number): Tensor['storage']['arg'] {
+  const key = `${device}|${dtype}`;
+  let t = scratch.get(key);
+  if (!t || t.storage.length < length) {
+    t?.dispose();
+    t = Tensor.empty([length], { dtype, device });
+    scratch.set(key, t);
+  }
+  return t.storage.arg;
 }
 
 /** Strides of a 4-D view whose last axis is contiguous and that starts at its storage's start. */

@@ -49,6 +49,11 @@ interface Lowered {
   readonly regs: readonly Reg[];
   /** Dot-operand fragments loaded by ldmatrix: each register packs two f16/bf16 elements. */
   readonly packed?: boolean;
+  /**
+   * Packed fragments read on demand (fragment j = step (tile, k-step) of the operand) right before the
+   * mma that uses them, so that few are live at once; `regs` is then empty.
+   */
+  readonly fetch?: (j: number) => readonly Reg[];
 }
 
 export class ThreadLoweringError extends Error {}
@@ -191,11 +196,12 @@ class ThreadLowering {
   /** Whether a value's only uses are conversions to f16/bf16 mma operands (read through shared memory). */
   private onlyFeedsMmaOperands(v: Value): boolean {
     const uses = this.users.get(v) ?? [];
-    return uses.length > 0 && uses.every((u) => {
-      if (u.opcode !== 'convert_layout') return false;
-      const d = dtypeOf(u.result.type);
-      return !!layoutOf(u.result, this.threads).dotOperand && (d === 'f16' || d === 'bf16');
-    });
+    return uses.length > 0 && uses.every((u) => this.isMmaOperandConversion(u));
+  }
+  private isMmaOperandConversion(u: Op): boolean {
+    if (u.opcode !== 'convert_layout') return false;
+    const d = dtypeOf(u.result.type);
+    return !!layoutOf(u.result, this.threads).dotOperand && (d === 'f16' || d === 'bf16');
   }
 
   /**
@@ -601,6 +607,11 @@ class ThreadLowering {
     const from = dtypeOf(op.operands[0]!.type), to = dtypeOf(op.result.type);
     const x = this.get(op.operands[0]!).regs;
     const tt = regTypeOf(to);
+    // A value read only as a tensor-core operand is rounded to `to` where it is packed or stored to
+    // shared memory (round to nearest even, as here): rounding it here too would be work twice.
+    const uses = this.users.get(op.result) ?? [];
+    const roundedLater = (to === 'f16' || to === 'bf16') && uses.length > 0 && uses.every((u) =>
+      this.isMmaOperandConversion(u) || (u.opcode === 'dot' && usesTensorCores(u) && u.operands[2] !== op.result));
     this.define(op.result, x.map((r) => {
       if (to === 'i1') return r.type === 'pred' ? r : this.tb.setp('ne', r, imm(0, r.type));
       if (r.type === 'pred') return this.narrow(this.tb.selp(imm(1, tt), imm(0, tt), r), to);
@@ -611,7 +622,7 @@ class ThreadLowering {
       }
       // f16 → bf16 and the like still need rounding even when the register type does not change.
       const c = r.type === tt ? this.tb.mov(r) : this.tb.cvt(r, tt);
-      return narrowOf(to) && to !== from ? this.narrow(c, to) : c;
+      return narrowOf(to) && to !== from && !roundedLater ? this.narrow(c, to) : c;
     }));
   }
 
@@ -797,21 +808,26 @@ class ThreadLowering {
     };
     const rowF = linearize(this.threads, steps.length, rowFn), colF = linearize(this.threads, steps.length, colFn);
     if (!rowF || !colF) throw new ThreadLoweringError('internal: ldmatrix addresses are not linear in the thread id');
-    const regs: Reg[] = [];
-    steps.forEach((_, j) => {
-      const addr = this.swizzledAddress(sh, this.tidTerm(rowF.tidBit), rowF.regConst[j]!, this.tidTerm(colF.tidBit), colF.regConst[j]!, tileBase);
+    const load = (j: number): Reg[] => {
+      const addr = this.swizzledAddress(sh, rowF.tidBit, rowF.regConst[j]!, colF.tidBit, colF.regConst[j]!, tileBase);
       const dsts = Array.from({ length: which === 'A' ? 4 : 2 }, () => this.tb.reg('u32'));
       this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' && !srcIsTransposed });
-      regs.push(...dsts);
-    });
-    return { layout: dst, regs, packed: true };
+      return dsts;
+    };
+    // A pipelined tile keeps its own buffer until the product is done: its fragments can be read
+    // where the mma needs them (scratch tiles are overwritten by the next conversion, so read them now).
+    if (pipelined) {
+      const fetched = new Map<number, Reg[]>();
+      return { layout: dst, regs: [], packed: true, fetch: (j) => fetched.get(j) ?? (fetched.set(j, load(j)), fetched.get(j)!) };
+    }
+    return { layout: dst, regs: steps.flatMap((_, j) => load(j)), packed: true };
   }
 
   /** The shared address of each register's element of a tile in layout `l`, stored swizzled at `base`. */
   private tileAddresses(l: DistributedLayout, sh: SharedLayout, base: Reg): (k: number) => Reg {
     const rowOf = this.linear(l, (t, k) => Math.floor(l.table[t * l.regs + k]! / sh.cols), 'a shared tile row');
     const colOf = this.linear(l, (t, k) => l.table[t * l.regs + k]! % sh.cols, 'a shared tile column');
-    return (k) => this.swizzledAddress(sh, this.tidTerm(rowOf.tidBit), rowOf.regConst[k]!, this.tidTerm(colOf.tidBit), colOf.regConst[k]!, base);
+    return (k) => this.swizzledAddress(sh, rowOf.tidBit, rowOf.regConst[k]!, colOf.tidBit, colOf.regConst[k]!, base);
   }
 
   /**
@@ -855,9 +871,55 @@ class ThreadLowering {
     }
   }
 
+  /**
+   * The swizzle of (rowT + rowC, colT + colC) split into per-thread terms computed once, when the
+   * constants cannot change the thread's phase (rowC a multiple of the phase period) and the constant
+   * column's chunk bits lie above every thread's (so + is | and the XOR splits bit by bit):
+   * byte offset = U + (W ^ chunk(colC)·16) + rowC·rowBytes, with U = rowT·rowBytes + ((colT >> log vec) ^
+   * (phase & lowMask))·16 + (colT & (vec−1))·2 and W = (phase & ~lowMask)·16.
+   */
+  private swizzleTerms(sh: SharedLayout, rowBits: readonly number[], rowC: number, colBits: readonly number[], colC: number):
+    { U: Reg; W: Reg; chunkBytes: number; rowBytes: number } | undefined {
+    const period = sh.perPhase * sh.maxPhase;
+    const maxChunkT = colBits.reduce((s, c) => s + c, 0) >> Math.log2(sh.vec);
+    const lowMask = 2 ** Math.ceil(Math.log2(maxChunkT + 1)) - 1;
+    const chunkC = colC / sh.vec;
+    if (rowC % period !== 0 || colC % sh.vec !== 0 || (chunkC & lowMask) !== 0) return undefined;
+    const key = `swz:${sh.rows}x${sh.cols}/${sh.perPhase}/${sh.maxPhase}|${rowBits.join(',')}|${colBits.join(',')}`;
+    let U = this.tidTerms.get(key + ':U'), W = this.tidTerms.get(key + ':W');
+    if (!U || !W) {
+      const saved = this.tb.out;
+      this.tb.out = this.prologue;
+      try {
+        const tb = this.tb, u32 = (x: number) => imm(x, 'u32');
+        const rowT = this.tidTerm(rowBits), colT = this.tidTerm(colBits);
+        const phase = tb.binary('and', tb.binary('shr', rowT, u32(Math.log2(sh.perPhase))), u32(sh.maxPhase - 1));
+        const chunk = tb.binary('xor', tb.binary('shr', colT, u32(Math.log2(sh.vec))), tb.binary('and', phase, u32(lowMask)));
+        const within = tb.binary('and', colT, u32(sh.vec - 1));
+        const elems = tb.binary('add', tb.binary('add', tb.binary('mul', rowT, u32(sh.cols)), tb.binary('shl', chunk, u32(Math.log2(sh.vec)))), within);
+        U = tb.binary('shl', elems, u32(1));
+        W = tb.binary('shl', tb.binary('and', phase, u32(~lowMask & (sh.maxPhase - 1))), u32(4));
+        this.tidTerms.set(key + ':U', U);
+        this.tidTerms.set(key + ':W', W);
+      } finally {
+        this.tb.out = saved;
+      }
+    }
+    return { U, W, chunkBytes: chunkC * 16, rowBytes: rowC * sh.cols * 2 };
+  }
+
   /** base + 2 · offset of (row, col) in a swizzled tile of 16-bit elements; row and col are a thread term plus a constant. */
-  private swizzledAddress(sh: SharedLayout, rowT: Reg, rowC: number, colT: Reg, colC: number, base: Reg = this.smemBase): Reg {
+  private swizzledAddress(sh: SharedLayout, rowBits: readonly number[], rowC: number, colBits: readonly number[], colC: number, base: Reg): Reg {
+    const fast = this.swizzleTerms(sh, rowBits, rowC, colBits, colC);
+    if (fast) {
+      // base + U + (W ^ chunk bits of the constant column) + the constant rows: three or four operations.
+      const tb = this.tb;
+      const x = fast.chunkBytes ? tb.binary('xor', fast.W, imm(fast.chunkBytes, 'u32')) : fast.W;
+      const a = tb.binary('add', tb.binary('add', base, fast.U), x);
+      return fast.rowBytes ? tb.binary('add', a, imm(fast.rowBytes, 'u32')) : a;
+    }
     const tb = this.tb;
+    const rowT = this.tidTerm(rowBits), colT = this.tidTerm(colBits);
     const row = rowC ? tb.binary('add', rowT, imm(rowC, 'u32')) : rowT;
     const col = colC ? tb.binary('add', colT, imm(colC, 'u32')) : colT;
     const log2 = (x: number): number => Math.log2(x);
@@ -886,12 +948,17 @@ class ThreadLowering {
       this.tb.emit({ op: 'pack_half2', to: half, dst, lo, hi });
       return dst;
     };
-    const aFrag = (tm: number, ks: number): Reg[] => {
+    const packedA = new Map<number, Reg[]>(); // each A fragment is packed once, not once per output tile
+    const aFrag = (tm: number, ks: number): readonly Reg[] => {
+      if (aL.fetch) return aL.fetch(tm * m.kSteps + ks);
       if (aL.packed) return a.slice((tm * m.kSteps + ks) * 4, (tm * m.kSteps + ks) * 4 + 4);
       const base = (tm * m.kSteps + ks) * 8;
-      return [0, 2, 4, 6].map((i) => pack(a[base + i]!, a[base + i + 1]!));
+      let regs = packedA.get(base);
+      if (!regs) packedA.set(base, (regs = [0, 2, 4, 6].map((i) => pack(a[base + i]!, a[base + i + 1]!))));
+      return regs;
     };
-    const bFrag = (tn: number, ks: number): Reg[] => {
+    const bFrag = (tn: number, ks: number): readonly Reg[] => {
+      if (bL.fetch) return bL.fetch(tn * m.kSteps + ks);
       if (bL.packed) return b.slice((tn * m.kSteps + ks) * 2, (tn * m.kSteps + ks) * 2 + 2);
       const base = (tn * m.kSteps + ks) * 4;
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));

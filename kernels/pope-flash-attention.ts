@@ -30,44 +30,51 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   const diag = Nk - Nq;
 
   const shift = HAS_BIAS ? -tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 }))) : 0;
-  // Query features once per program, in the tensor-core input type (f32 runs on FMA).
+  // Query features once per program, in the tensor-core input type (f32 runs on FMA), with the softmax
+  // scale and log2(e) folded in: the scores come out of the product ready for exp2.
+  const qkScale = softmaxScale * Math.LOG2E;
   const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
-  const qc = tl.cast(qc32, DOT), qs = tl.cast(qs32, DOT), qt = tl.cast(qt32, DOT);
+  const qc = tl.cast(qc32 * qkScale, DOT), qs = tl.cast(qs32 * qkScale, DOT), qt = tl.cast(qt32 * qkScale, DOT);
   const qf = tl.cast(popeFeatures(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot,
-    HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F), DOT);
+    HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F) * qkScale, DOT);
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
-  const qkScale = softmaxScale * Math.LOG2E;
 
   let mI = tl.full([BLOCK_M], -Infinity, 'f32');
   let lI = tl.zeros([BLOCK_M], 'f32');
   let acc = tl.zeros([BLOCK_M, BLOCK_D], 'f32');
   let kEnd = Nk;
   if (CAUSAL) kEnd = tl.minimum(Nk, (pidM + 1) * BLOCK_M + diag); // later key blocks are all masked
+  // Key blocks before kMaskFrom are visible to every row of this block: they skip the masking.
+  let kMaskFrom = Nk - Nk % BLOCK_N;
+  if (CAUSAL) kMaskFrom = tl.minimum(kMaskFrom, tl.idiv(tl.maximum(pidM * BLOCK_M + diag + 1, 0), BLOCK_N) * BLOCK_N);
+  if (HAS_MASK) kMaskFrom = 0;
   for (let start = 0; start < kEnd; start += BLOCK_N) {
     const offsN = start + tl.arange(0, BLOCK_N);
-    let scores = tl.zeros([BLOCK_M, BLOCK_N], 'f32');
+    let s = tl.zeros([BLOCK_M, BLOCK_N], 'f32');
     if (KEYS_ROTATED) {
       const kf = tl.load(kBase + tl.col(offsN) * skn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsN < Nk), other: 0 });
-      scores = tl.dot(qf, tl.trans(kf)) * qkScale;
+      s = tl.dot(qf, tl.trans(kf));
     } else {
       const [kcT, ksT, ktT] = popeRotatedTileT(kBase, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
-      scores = (tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT)) * qkScale;
+      s = tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT);
     }
-    let visible = tl.row(offsN < Nk);
-    if (CAUSAL) visible = visible && tl.row(offsN) <= tl.col(offsM) + diag;
-    if (HAS_MASK) {
-      const inRange = tl.col(offsM < Nq) && tl.row(offsN < Nk);
-      visible = visible && tl.load(Mask + b * smb + tl.col(offsM) * smq + tl.row(offsN) * smk, { mask: inRange, other: 0 }) != 0;
+    if (start >= kMaskFrom) {
+      let visible = tl.row(offsN < Nk);
+      if (CAUSAL) visible = visible && tl.row(offsN) <= tl.col(offsM) + diag;
+      if (HAS_MASK) {
+        const inRange = tl.col(offsM < Nq) && tl.row(offsN < Nk);
+        visible = visible && tl.load(Mask + b * smb + tl.col(offsM) * smq + tl.row(offsN) * smk, { mask: inRange, other: 0 }) != 0;
+      }
+      s = tl.where(visible, s, -Infinity);
     }
-    const s = tl.where(visible, scores, -Infinity);
     const mNew = tl.maximum(mI, tl.max(s, 1));
     const mSafe = tl.where(mNew == -Infinity, 0, mNew); // a row with nothing visible yet
     const p = tl.exp2(s - tl.col(mSafe));
     const alpha = tl.exp2(mI - mSafe);
     lI = lI * alpha + tl.sum(p, 1);
     const v = tl.cast(tl.load(vBase + tl.col(offsN) * svn + tl.row(dims), { mask: tl.col(offsN < Nk) && tl.row(dims < D), other: 0 }), DOT);
-    acc = acc * tl.col(alpha) + tl.dot(tl.cast(p, DOT), v);
+    acc = tl.dot(tl.cast(p, DOT), v, acc * tl.col(alpha));
     mI = mNew;
   }
   const out = acc / tl.col(tl.where(lI > 0, lI, 1));

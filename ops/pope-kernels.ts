@@ -80,6 +80,9 @@ export interface FlashOptions extends Common {
   readonly blockM?: number;
   readonly blockN?: number;
   readonly numWarps?: number;
+  /** Launch options of the attention kernel (see LaunchOptions). */
+  readonly numStages?: number;
+  readonly minBlocksPerSM?: number;
   /** A boolean (u8/i1) mask and its strides over (batch, query, key); stride 0 broadcasts an axis. */
   readonly mask?: { readonly data: BufferArg; readonly strides: readonly [number, number, number] };
   /**
@@ -101,13 +104,18 @@ export const keyFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 
  * two that covers them; one warp per 16 query rows so P stays in registers. `rotateKeysOnce`: whether
  * the key pre-pass pays (some key head is read by more than one query block).
  */
-export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): { BM: number; BN: number; numWarps: number; rotateKeysOnce: boolean } {
-  const [, H, Nq] = qShape, [, Hkv, Nk] = kShape;
+export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): { BM: number; BN: number; numWarps: number; minBlocksPerSM?: number; rotateKeysOnce: boolean } {
+  const [, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   const tensorCores = dotType(o, q) !== 'f32';
-  const BM = o.blockM ?? (tensorCores && Nq >= 128 ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
+  // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
+  const wide = keyFeatureWidth(D, o.rotateDim) > 128 || D > 64;
+  const BM = o.blockM ?? (tensorCores && Nq >= 128 && !wide ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
   const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
   const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / 16)) : BM >= 64 ? 8 : 4);
-  return { BM, BN, numWarps, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
+  // Two 8-warp programs per multiprocessor (registers capped at 128) beat one with 255 on the H200
+  // for D = 64; wider rows spill under that cap.
+  const minBlocksPerSM = o.minBlocksPerSM ?? (tensorCores && BM === 128 && numWarps === 8 && !wide ? 2 : undefined);
+  return { BM, BN, numWarps, minBlocksPerSM, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
 }
 
 /** out [B, H, Nq, D] (strided like q) of PoPE attention over q, k, v. */
@@ -119,7 +127,7 @@ export function launchPopeFlashAttention(
   checkQK(qShape, kShape, o.rotateDim);
   // 64×64 tiles where the sequences are long enough (tensor cores want them large), else the smallest
   // power of two that covers them (16 at least: the mma tile).
-  const { BM, BN, numWarps } = flashTiling(qShape, kShape, o, q);
+  const { BM, BN, numWarps, minBlocksPerSM } = flashTiling(qShape, kShape, o, q);
   const mask = o.mask;
   const BF = keyFeatureWidth(D, o.rotateDim);
   let keys = k, ks: readonly [number, number, number, ...number[]] = kStrides;
@@ -133,7 +141,7 @@ export function launchPopeFlashAttention(
     ks = [Hkv * Nk * BF, Nk * BF, BF];
   }
   popeFlashAttention.launch(
-    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps },
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM },
     q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
     qStrides[0], qStrides[1], qStrides[2], ks[0], ks[1], ks[2], vStrides[0], vStrides[1], vStrides[2],

@@ -16,6 +16,8 @@ export interface LaunchRequest {
   readonly numWarps: number;
   /** Pipelining stages asked for at launch (LaunchOptions.numStages); undefined when not given. */
   readonly numStages?: number;
+  /** Programs per multiprocessor to keep registers for (LaunchOptions.minBlocksPerSM). */
+  readonly minBlocksPerSM?: number;
 }
 
 export interface Device {

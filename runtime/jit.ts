@@ -28,10 +28,18 @@ export interface LaunchOptions {
   /** Warps per program on GPUs (a power of two, 1 to 32; default 4). Part of the cache key. */
   readonly numWarps?: number;
   /**
-   * Software-pipelining stages for loops that load tiles (an integer, 1 to 8), as Triton's num_stages.
-   * Part of the cache key when given and handed to the device; the backends do not pipeline yet.
+   * Software-pipelining stages for loops that load tensor-core tiles (an integer, 1 to 8), as Triton's
+   * num_stages: 1 copies each tile when it is needed; 2 or more (the PTX backend's default) copies the
+   * next iteration's tiles while this one computes. The PTX backend double-buffers: more than 2 stages
+   * act as 2. Part of the cache key when given.
    */
   readonly numStages?: number;
+  /**
+   * Programs that should fit on one multiprocessor at once (PTX `.minnctapersm`, CUDA's launch
+   * bounds): ptxas then keeps registers under 65536 / (this × threads), spilling if it must. Part of
+   * the cache key when given.
+   */
+  readonly minBlocksPerSM?: number;
   /** Where to run; the default is the best device present. */
   readonly device?: DeviceName | Device;
   /** Dump the IR after every stage (true) or the named stages. */
@@ -131,8 +139,12 @@ export class JITKernel<F extends KernelFn> {
     const numStages = opts.numStages;
     if (numStages !== undefined && (!Number.isInteger(numStages) || numStages < 1 || numStages > 8))
       throw new LaunchError(`numStages must be an integer from 1 to 8, got ${String(numStages)}`);
+    const minBlocks = opts.minBlocksPerSM;
+    if (minBlocks !== undefined && (!Number.isInteger(minBlocks) || minBlocks < 1 || minBlocks > 32))
+      throw new LaunchError(`minBlocksPerSM must be an integer from 1 to 32, got ${String(minBlocks)}`);
     // The source hash is the file's: the kernel's name tells apart the kernels of one file.
-    const key = `${this.name}|${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}${numStages === undefined ? '' : `|stages=${numStages}`}`;
+    const key = `${this.name}|${this.sourceHash}|${binding.signature}|${device.target}|warps=${numWarps}` +
+      `${numStages === undefined ? '' : `|stages=${numStages}`}${minBlocks === undefined ? '' : `|minBlocks=${minBlocks}`}`;
     let compiled = this.cache.get(key);
     if (!compiled) {
       compiled = this.lazilyCompiled(key, binding, opts.dump);
@@ -175,7 +187,7 @@ export class JITKernel<F extends KernelFn> {
     if (grid.some((g) => g === 0)) return;
     const numWarps = opts.numWarps ?? 4;
     const onDisk = compiled.artifacts.has(ptxArtifactKey(numWarps));
-    device.launch({ kernel: compiled, grid, args: binding.args, numWarps, numStages: opts.numStages });
+    device.launch({ kernel: compiled, grid, args: binding.args, numWarps, numStages: opts.numStages, minBlocksPerSM: opts.minBlocksPerSM });
     // Keep the PTX the CUDA device lowered for the next process.
     if (device.target === 'ptx' && !onDisk) {
       const ptx = compiled.artifacts.get(ptxArtifactKey(numWarps)) as PtxKernel | undefined;

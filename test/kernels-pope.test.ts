@@ -118,17 +118,18 @@ describe.each(testDevices())('on %s', (device) => {
       const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
       // Keys rotated in every query block, and once by the pre-pass (features in the products' input type).
       const featureType: DType = dtype;
-      // 16-key blocks make several iterations, so the next block's tiles load while one is used.
+      // 16-key blocks make several iterations, so the next block's tiles load while one is used; without
+      // a padding mask, the blocks every row sees entirely skip the masking.
       for (const causal of [false, true])
-        for (const [prePass, blockN] of [[false, undefined], [true, undefined], [true, 16]] as const) {
+        for (const [prePass, blockN, padded] of [[false, undefined, true], [true, undefined, true], [true, 16, true], [true, 16, false], [false, 16, false]] as const) {
           const out = new Float32Array(B * H * Nq * D);
           const keyFeatures = prePass ? { dtype: featureType, data: toHost(featureType, new Float64Array(B * Hkv * Nk * keyFeatureWidth(D, rot)).fill(NaN)) } : undefined;
           launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
-            rotateDim: rot, causal, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device, keyFeatures, blockN,
+            rotateDim: rot, causal, softmaxScale: 0.2, mask: padded ? { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] } : undefined, device, keyFeatures, blockN,
           });
           const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
-            { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
-          expectClose(out, want, productTolerance(dtype, want), `flash causal=${causal} keys rotated ${prePass ? 'once' : 'per block'}, ${blockN ?? 'default'}-key blocks`);
+            { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: padded ? pad : undefined });
+          expectClose(out, want, productTolerance(dtype, want), `flash causal=${causal} keys rotated ${prePass ? 'once' : 'per block'}, ${blockN ?? 'default'}-key blocks${padded ? ', padding mask' : ''}`);
         }
     });
   });

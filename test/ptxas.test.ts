@@ -1,7 +1,7 @@
 // Every sample kernel, in f32, f16 and bf16, lowered to PTX and assembled by ptxas for sm_80 and
 // sm_90. Where ptxas is missing the tests are skipped, saying why.
 import { describe, it, expect } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,4 +55,37 @@ describe.skipIf(!PTXAS)(`ptxas accepts the PTX of every sample kernel${PTXAS ? '
           }
         }
       });
+});
+
+describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
+  // Strides a multiple of 16 elements, as real tensors have them: the tiles can then be copied by cp.async.
+  const [Nk, D, BF] = [70, 32, 64];
+  const args = [buf('bf16'), buf('bf16'), buf('bf16'), f32(), f32(), mask(), buf('bf16'), 4, 2, 5, Nk, D, D, 0.2,
+    Nk * D * 4, Nk * D, D, Nk * BF * 2, Nk * BF, BF, Nk * D * 2, Nk * D, D, Nk * D * 4, Nk * D, D, 0, 0, 0, true, false, true, 'softplus', 64, 64, D, 'bf16', true, BF];
+  const { compiled } = (popeFlashAttention as AnyKernel).specialize({ device: 'ptx-sim' }, ...(args as never[]));
+  const assemble = (ptx: string, name: string): string => {
+    const file = join(dir, `${name}.ptx`);
+    writeFileSync(file, ptx);
+    const r = spawnSync(PTXAS!, ['-arch=sm_90', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });
+    if (r.status !== 0) expect.fail(`ptxas rejected ${file}:\n${r.stderr}`);
+    return r.stdout + r.stderr;
+  };
+
+  it('numStages: tiles double-buffered across the key loop by default, copied when needed with 1 stage', () => {
+    const pipelined = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90' }).ptx;
+    const single = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90', numStages: 1 }).ptx;
+    expect(pipelined).toContain('software pipeline: 2 operand tile(s) double-buffered');
+    expect(pipelined).toContain('cp.async.wait_group 1;');
+    expect(single).not.toContain('software pipeline');
+    expect(single).toContain('cp.async.wait_group 0;');
+    assemble(pipelined, 'flash-stages-2');
+    assemble(single, 'flash-stages-1');
+  });
+
+  it('minBlocksPerSM becomes .minnctapersm, which ptxas honours with fewer registers', () => {
+    const { ptx } = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90', minBlocksPerSM: 4 });
+    expect(ptx).toMatch(/\.maxntid 128, 1, 1\n\.minnctapersm 4\n/);
+    const regs = Number(/Used (\d+) registers/.exec(assemble(ptx, 'flash-min-blocks'))?.[1]);
+    expect(regs).toBeLessThanOrEqual(65536 / (4 * 128));
+  });
 });

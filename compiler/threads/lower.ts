@@ -94,6 +94,8 @@ export interface ThreadLoweringOptions {
    * memory with cp.async (PTX, sm_80+), instead of through registers.
    */
   readonly asyncCopies?: boolean;
+  /** Double-buffer the cp.async tiles of loops (software pipelining; needs asyncCopies). */
+  readonly pipeline?: boolean;
 }
 
 export function lowerToThreads(kernel: Func, numWarps: number, options: ThreadLoweringOptions = {}): ThreadProgram {
@@ -132,11 +134,11 @@ class ThreadLowering {
 
   /** Finds innermost loops whose cp.async tiles can be prefetched one iteration ahead. */
   private planPipelines(): void {
-    if (!this.options.asyncCopies) return;
+    if (!this.options.asyncCopies || !this.options.pipeline) return;
     walkOps(this.kernel.body, (loop) => {
       if (loop.opcode !== 'for') return;
       const body = loop.regions[0]!;
-      if (body.ops.some((o) => o.regions.length)) return;
+      if (body.ops.some((o) => o.opcode === 'for')) return; // innermost loops only (branches are fine)
       const iv = body.args[0]!;
       const inBody = new Set(body.ops.flatMap((o) => o.results));
       const chainOf = (load: Op): Op[] | undefined => {
@@ -790,36 +792,41 @@ class ThreadLowering {
       }
       this.tb.emit({ op: 'bar' });
     }
-    // Each lane gives the address of one 16-byte row of an 8×8 matrix.
+    // Each lane gives the address of one 16-byte row of an 8×8 matrix. A fragment (16×16) is one x4;
+    // B fragments (16×8) of two consecutive k-steps share one x4 where the k-steps pair up.
     const lane = (t: number): number => t % 32, warp = (t: number): number => Math.floor(t / 32);
     const steps: Array<[number, number]> = [];
     const tiles = which === 'A' ? m.tilesM : m.tilesN;
     for (let tile = 0; tile < tiles; tile++) for (let ks = 0; ks < m.kSteps; ks++) steps.push([tile, ks]);
+    const pairs = which === 'B' && m.kSteps % 2 === 0;
     const nOf = (t: number, tile: number): number => (tile * m.wn + (Math.floor(warp(t) / m.wm) % m.wn)) * 8;
     const rowFn = (t: number, j: number): number => {
       const [tile, ks] = steps[j]!;
       if (which === 'A') return (tile * m.wm + (warp(t) % m.wm)) * 16 + (lane(t) % 16);
-      return srcIsTransposed ? nOf(t, tile) + (lane(t) % 8) : ks * 16 + (lane(t) % 16);
+      return srcIsTransposed ? nOf(t, tile) + (lane(t) % 8) : ks * 16 + (lane(t) % (pairs ? 32 : 16));
     };
     const colFn = (t: number, j: number): number => {
       const [tile, ks] = steps[j]!;
       if (which === 'A') return ks * 16 + (lane(t) >> 4) * 8;
-      return srcIsTransposed ? ks * 16 + ((lane(t) >> 3) & 1) * 8 : nOf(t, tile);
+      return srcIsTransposed ? ks * 16 + ((lane(t) >> 3) & (pairs ? 3 : 1)) * 8 : nOf(t, tile);
     };
     const rowF = linearize(this.threads, steps.length, rowFn), colF = linearize(this.threads, steps.length, colFn);
     if (!rowF || !colF) throw new ThreadLoweringError('internal: ldmatrix addresses are not linear in the thread id');
+    const fetched = new Map<number, Reg[]>();
     const load = (j: number): Reg[] => {
-      const addr = this.swizzledAddress(sh, rowF.tidBit, rowF.regConst[j]!, colF.tidBit, colF.regConst[j]!, tileBase);
-      const dsts = Array.from({ length: which === 'A' ? 4 : 2 }, () => this.tb.reg('u32'));
-      this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' && !srcIsTransposed });
-      return dsts;
+      const first = pairs ? j - (j % 2) : j; // steps[j] and steps[j ^ 1] are (tile, ks) and (tile, ks ± 1)
+      if (!fetched.has(first)) {
+        const addr = this.swizzledAddress(sh, rowF.tidBit, rowF.regConst[first]!, colF.tidBit, colF.regConst[first]!, tileBase);
+        const dsts = Array.from({ length: which === 'A' || pairs ? 4 : 2 }, () => this.tb.reg('u32'));
+        this.tb.emit({ op: 'ldmatrix', dsts, addr, trans: which === 'B' && !srcIsTransposed });
+        fetched.set(first, pairs ? dsts.slice(0, 2) : dsts);
+        if (pairs) fetched.set(first + 1, dsts.slice(2));
+      }
+      return fetched.get(j)!;
     };
     // A pipelined tile keeps its own buffer until the product is done: its fragments can be read
     // where the mma needs them (scratch tiles are overwritten by the next conversion, so read them now).
-    if (pipelined) {
-      const fetched = new Map<number, Reg[]>();
-      return { layout: dst, regs: [], packed: true, fetch: (j) => fetched.get(j) ?? (fetched.set(j, load(j)), fetched.get(j)!) };
-    }
+    if (pipelined) return { layout: dst, regs: [], packed: true, fetch: load };
     return { layout: dst, regs: steps.flatMap((_, j) => load(j)), packed: true };
   }
 

@@ -64,15 +64,16 @@ export class CudaDevice implements Device {
   }
 
   /** Lowers (once) and loads (once per device) the kernel for this warp count. */
-  prepare(req: Pick<LaunchRequest, 'kernel' | 'numWarps'>): CudaKernelArtifact {
-    const { kernel, numWarps } = req;
+  prepare(req: Pick<LaunchRequest, 'kernel' | 'numWarps' | 'numStages' | 'minBlocksPerSM'>): CudaKernelArtifact {
+    const { kernel, numWarps, numStages, minBlocksPerSM } = req;
     const key = cudaArtifactKey(this.index, numWarps);
     const cached = kernel.artifacts.get(key) as CudaKernelArtifact | undefined;
     if (cached) return cached;
     const pkey = ptxArtifactKey(numWarps);
     let ptx = kernel.artifacts.get(pkey) as PtxKernel | undefined;
     if (!ptx) {
-      ptx = lowerToPtx(kernel.module, { numWarps });
+      // numStages and minBlocksPerSM are part of the compiled variant's key, so artifacts never mix them.
+      ptx = lowerToPtx(kernel.module, { numWarps, numStages, minBlocksPerSM });
       kernel.artifacts.set(pkey, ptx);
     }
     const ctx = this.context;

@@ -7,11 +7,11 @@ import { simulate, type SimArg } from './simulator.js';
 import type { CompiledKernel } from '../compiled.js';
 
 /** The PTX of a compiled kernel for `numWarps`, lowered once and kept with the kernel. */
-export function ptxFor(kernel: CompiledKernel, numWarps: number, arch: 'sm_80' | 'sm_90' | 'sm_90a' = 'sm_80'): PtxKernel {
+export function ptxFor(kernel: CompiledKernel, numWarps: number, arch: 'sm_80' | 'sm_90' | 'sm_90a' = 'sm_80', numStages?: number): PtxKernel {
   const key = `ptx:${arch}:${numWarps}`;
   let k = kernel.artifacts.get(key) as PtxKernel | undefined;
   if (!k) {
-    k = lowerToPtx(kernel.module, { numWarps, arch });
+    k = lowerToPtx(kernel.module, { numWarps, arch, numStages });
     kernel.artifacts.set(key, k);
   }
   return k;
@@ -20,8 +20,8 @@ export function ptxFor(kernel: CompiledKernel, numWarps: number, arch: 'sm_80' |
 export const ptxSimDevice: Device = {
   name: 'ptx-sim (PTX backend, thread-level CPU simulator)',
   target: 'ptx',
-  launch({ kernel, grid, args, numWarps }: LaunchRequest): void {
-    const ptx = ptxFor(kernel, numWarps);
+  launch({ kernel, grid, args, numWarps, numStages }: LaunchRequest): void {
+    const ptx = ptxFor(kernel, numWarps, 'sm_80', numStages);
     const simArgs: SimArg[] = [];
     for (const a of args) {
       if (a.kind === 'constexpr') continue;

@@ -72,10 +72,14 @@ export function timeSampleKernels(dev: CudaDevice, time: Timer): KernelTiming[] 
     for (const causal of [false, true]) {
       const flops = 2 * B * H * N * N * (2 * D + D) / (causal ? 2 : 1);
       // Keys rotated once by the pre-pass (its time included) with several tilings, and rotated in every query block.
-      for (const [blockM, blockN, numWarps, prePass] of [[128, 64, 8, true], [64, 64, 4, true], [128, 32, 8, true], [128, 128, 8, true], [64, 64, 4, false]] as const) {
+      // (minBlocksPerSM caps registers so that more programs share a multiprocessor; numStages 1 turns the pipeline off.)
+      const configs = [[128, 64, 8, true, 2, 2], [128, 64, 8, true, 1, 2], [64, 64, 4, true, 3, 2], [128, 128, 8, true, 1, 2],
+        [128, 32, 8, true, 2, 2], [128, 64, 8, true, 2, 1], [64, 64, 4, false, 1, 2]] as const;
+      for (const [blockM, blockN, numWarps, prePass, minBlocksPerSM, numStages] of configs) {
         const keyFeatures = prePass ? kf : undefined;
-        measure('popeFlashAttention', `${B}x${H}x${N}x${D} bf16 ${causal ? 'causal' : 'full'} ${blockM}x${blockN}/${numWarps}w keys rotated ${prePass ? 'once' : 'per block'}`, () =>
-          launchPopeFlashAttention(q, s, contiguous(s), k, s, contiguous(s), v, contiguous(s), f, bias, o, contiguous(s), { rotateDim: D, causal, device: dev, blockM, blockN, numWarps, keyFeatures }), tflops(flops));
+        measure('popeFlashAttention', `${B}x${H}x${N}x${D} bf16 ${causal ? 'causal' : 'full'} ${blockM}x${blockN}/${numWarps}w ${minBlocksPerSM}/SM ${numStages} stages keys rotated ${prePass ? 'once' : 'per block'}`, () =>
+          launchPopeFlashAttention(q, s, contiguous(s), k, s, contiguous(s), v, contiguous(s), f, bias, o, contiguous(s),
+            { rotateDim: D, causal, device: dev, blockM, blockN, numWarps, keyFeatures, minBlocksPerSM, numStages }), tflops(flops));
       }
     }
   }

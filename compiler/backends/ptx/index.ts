@@ -38,6 +38,10 @@ export interface PtxOptions {
   /** 'sm_80' (default) or 'sm_90' / 'sm_90a' for Hopper-only features. */
   readonly arch?: 'sm_80' | 'sm_90' | 'sm_90a';
   readonly dump?: DumpOption;
+  /** 1: no software pipelining; 2 or more (the default): tiles double-buffered across loop iterations. */
+  readonly numStages?: number;
+  /** `.minnctapersm`: programs per multiprocessor ptxas keeps registers for. */
+  readonly minBlocksPerSM?: number;
   /** Options of the thread lowering (the WGSL backend, which prints the same thread program, sets its own). */
   readonly threads?: ThreadLoweringOptions;
 }
@@ -56,9 +60,11 @@ export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
   stage('insert-conversions', () => insertLayoutConversions(kernel, options.numWarps));
   stage('remove-conversions', () => removeLayoutConversions(kernel));
   // cp.async is PTX's: a caller that brings its own thread options (the WGSL backend) opts in explicitly.
-  const program = lowerToThreads(kernel, options.numWarps, { vectorize: true, asyncCopies: options.threads === undefined, ...options.threads });
+  const program = lowerToThreads(kernel, options.numWarps, {
+    vectorize: true, asyncCopies: options.threads === undefined, pipeline: (options.numStages ?? 2) >= 2, ...options.threads,
+  });
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
-  const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80' });
+  const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80', minBlocksPerSM: options.minBlocksPerSM });
   emitDump(kernel.name, 'ptx', ptx, options.dump);
   return {
     ptx,

@@ -5,6 +5,7 @@ import type { Instr, MemType, Reg, RegType, Src, ThreadProgram } from '../../thr
 
 export interface RenderOptions {
   readonly arch: 'sm_80' | 'sm_90' | 'sm_90a';
+  readonly minBlocksPerSM?: number;
 }
 
 /** The lowest PTX ISA version each target accepts (ptxas 13.0; see docs/ptx-backend.md). */
@@ -43,6 +44,7 @@ class PtxRenderer {
       params.join(',\n'),
       ')',
       `.maxntid ${this.p.threads}, 1, 1`,
+      ...(this.opts.minBlocksPerSM ? [`.minnctapersm ${this.opts.minBlocksPerSM}`] : []),
       '{',
       ...decls,
       ...this.lines,

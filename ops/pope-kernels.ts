@@ -4,6 +4,7 @@ import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import { popeKeyFeatures } from '../kernels/pope-key-features.js';
+import { autotune, type AutotuneConfig } from '../runtime/autotune.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
 import type { Device, DeviceName } from '../runtime/device.js';
@@ -118,6 +119,29 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   return { BM, BN, numWarps, minBlocksPerSM, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
 }
 
+/**
+ * Flash attention on tensor cores with its tiling chosen by timing on a CUDA GPU (once per shape, kept
+ * on disk; other devices take the first config left after pruning, the same as flashTiling's choice).
+ */
+const TENSOR_CORE_TILINGS: readonly AutotuneConfig[] = [
+  { kwargs: { BLOCK_M: 128, BLOCK_N: 64 }, numWarps: 8, minBlocksPerSM: 2 },
+  { kwargs: { BLOCK_M: 64, BLOCK_N: 64 }, numWarps: 4, minBlocksPerSM: 3 },
+  { kwargs: { BLOCK_M: 128, BLOCK_N: 32 }, numWarps: 8, minBlocksPerSM: 2 },
+  { kwargs: { BLOCK_M: 128, BLOCK_N: 64 }, numWarps: 8 },
+  { kwargs: { BLOCK_M: 64, BLOCK_N: 64 }, numWarps: 4 },
+  { kwargs: { BLOCK_M: 64, BLOCK_N: 32 }, numWarps: 4 },
+];
+const tunedFlashAttention = autotune(popeFlashAttention, {
+  configs: TENSOR_CORE_TILINGS,
+  key: ['H', 'GROUP', 'Nq', 'Nk', 'D', 'rot', 'HAS_MASK', 'CAUSAL', 'DOT', 'KEYS_ROTATED', 'BLOCK_D', 'BLOCK_F'],
+  // Wide rows (D > 64 or D + rot > 128) spill with 128-query blocks or a register cap.
+  prune: (configs, a) => {
+    const wide = (a['D'] as number) > 64 || (a['BLOCK_F'] as number) > 128;
+    const fit = configs.filter((c) => !wide || (c.kwargs!['BLOCK_M'] === 64 && c.minBlocksPerSM === undefined));
+    return fit.filter((c) => (c.kwargs!['BLOCK_M'] as number) <= Math.max(64, a['Nq'] as number));
+  },
+});
+
 /** out [B, H, Nq, D] (strided like q) of PoPE attention over q, k, v. */
 export function launchPopeFlashAttention(
   q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
@@ -125,8 +149,6 @@ export function launchPopeFlashAttention(
 ): void {
   const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   checkQK(qShape, kShape, o.rotateDim);
-  // 64×64 tiles where the sequences are long enough (tensor cores want them large), else the smallest
-  // power of two that covers them (16 at least: the mma tile).
   const { BM, BN, numWarps, minBlocksPerSM } = flashTiling(qShape, kShape, o, q);
   const mask = o.mask;
   const BF = keyFeatureWidth(D, o.rotateDim);
@@ -140,14 +162,20 @@ export function launchPopeFlashAttention(
     keys = o.keyFeatures;
     ks = [Hkv * Nk * BF, Nk * BF, BF];
   }
-  popeFlashAttention.launch(
-    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM },
-    q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
+  const head = [q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
     qStrides[0], qStrides[1], qStrides[2], ks[0], ks[1], ks[2], vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
-    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D), dotType(o, q),
-    o.keyFeatures !== undefined, BF,
+    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
+  const tail = [blockDim(D), dotType(o, q), o.keyFeatures !== undefined, BF] as const;
+  const chosen = o.blockM !== undefined || o.blockN !== undefined || o.numWarps !== undefined || o.minBlocksPerSM !== undefined || o.numStages !== undefined;
+  if (!chosen && dotType(o, q) !== 'f32' && Nq >= 64) {
+    tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);
+    return;
+  }
+  popeFlashAttention.launch(
+    { grid: [Math.ceil(Nq / BM), B * H], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM },
+    ...head, BM, BN, ...tail,
   );
 }
 

@@ -25,6 +25,8 @@ export interface AutotuneConfig {
   readonly numWarps?: number;
   /** Pipelining stages (LaunchOptions.numStages; default: not set). */
   readonly numStages?: number;
+  /** Programs per multiprocessor to keep registers for (LaunchOptions.minBlocksPerSM; default: not set). */
+  readonly minBlocksPerSM?: number;
 }
 
 /** Measures one configuration: runs `run` as often as it likes and returns milliseconds per run. */
@@ -57,7 +59,7 @@ export interface AutotuneResult {
 }
 
 type AnyKernel = JITKernel<(...args: never[]) => void>;
-type AutotuneLaunchOptions = Omit<LaunchOptions, 'numWarps' | 'numStages'>;
+type AutotuneLaunchOptions = Omit<LaunchOptions, 'numWarps' | 'numStages' | 'minBlocksPerSM'>;
 
 const fail = (what: string, expected: string, got: unknown): never => {
   throw new TypeError(`autotune: ${what} must be ${expected}, got ${describe(got)}`);
@@ -83,6 +85,8 @@ function checkOptions(o: AutotuneOptions): void {
     if (w !== undefined && (!Number.isInteger(w) || w < 1 || w > 32 || (w & (w - 1)) !== 0)) fail(`configs[${i}].numWarps`, 'a power of two from 1 to 32', w);
     const st = c.numStages;
     if (st !== undefined && (!Number.isInteger(st) || st < 1 || st > 8)) fail(`configs[${i}].numStages`, 'an integer from 1 to 8', st);
+    const mb = c.minBlocksPerSM;
+    if (mb !== undefined && (!Number.isInteger(mb) || mb < 1 || mb > 32)) fail(`configs[${i}].minBlocksPerSM`, 'an integer from 1 to 32', mb);
     const these = Object.keys(c.kwargs ?? {}).sort().join(', ');
     if (names === undefined) names = these;
     else if (these !== names) fail(`configs[${i}].kwargs`, `the same names as configs[0].kwargs (${names || 'none'})`, c.kwargs);
@@ -104,7 +108,8 @@ function errorSummary(e: unknown): string {
 }
 
 const configLabel = (c: AutotuneConfig): string =>
-  [...Object.entries(c.kwargs ?? {}).map(([k, v]) => `${k}=${String(v)}`), `warps=${c.numWarps ?? 4}`, ...(c.numStages === undefined ? [] : [`stages=${c.numStages}`])].join(' ');
+  [...Object.entries(c.kwargs ?? {}).map(([k, v]) => `${k}=${String(v)}`), `warps=${c.numWarps ?? 4}`, ...(c.numStages === undefined ? [] : [`stages=${c.numStages}`]),
+    ...(c.minBlocksPerSM === undefined ? [] : [`minBlocks=${c.minBlocksPerSM}`])].join(' ');
 
 /** A jit kernel that chooses its launch configuration by timing. */
 export class AutotunedKernel {
@@ -176,7 +181,7 @@ export class AutotunedKernel {
 
   private launchWith(opts: AutotuneLaunchOptions, device: Device, config: AutotuneConfig, named: Map<string, unknown>): void {
     const launch = this.kernel.launch.bind(this.kernel) as (o: LaunchOptions, ...a: unknown[]) => void;
-    launch({ ...opts, device, numWarps: config.numWarps, numStages: config.numStages }, ...this.argsFor(config, named));
+    launch({ ...opts, device, numWarps: config.numWarps, numStages: config.numStages, minBlocksPerSM: config.minBlocksPerSM }, ...this.argsFor(config, named));
   }
 
   private keyValues(named: Map<string, unknown>): string {

@@ -8,7 +8,7 @@ import { tl } from '../index.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
-import { expectClose, F32 } from './reference/compare.js';
+import { expectClose, F32, halfProductTolerance } from './reference/compare.js';
 import { testDevices } from './reference/devices.js';
 
 const golden = loadGolden();
@@ -146,6 +146,21 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
     const out = flashAttnWithPope(f32(q, [B, H, N, D]), f32(k, [B, Hkv, N, D]), f32(v, [B, Hkv, N, D]), { posEmb: pe, causal: true });
     const want = ref.popeFlashAttention(q, [B, H, N, D], k, [B, Hkv, N, D], v, [B, Hkv, N, D], await pe.freqs.toArray(), await pe.bias.toArray(), { rotateDim: D, causal: true });
     expectClose(await out.toArray(), want, { rtol: 1e-4, atol: 1e-5 }, 'gqa');
+  });
+
+  it('bf16 attention over enough queries for the tuned tensor-core tiling and the key pre-pass (causal, q_len < k_len)', async () => {
+    const r = rng(12);
+    const B = 1, H = 2, Nq = 70, Nk = 83, D = 16;
+    const q = r.array(B * H * Nq * D, -1, 1), k = r.array(B * H * Nk * D, -1, 1), v = r.array(B * H * Nk * D, -1, 1);
+    const pe = new PoPE(D, { heads: H, biasUniformInit: true, seed: 3, device }).forward(Nk);
+    const bf16 = (x: Float64Array, n: number) => Tensor.from(x, { shape: [B, H, n, D], dtype: 'f32', device }).to('bf16');
+    const [qt, kt, vt] = [bf16(q, Nq), bf16(k, Nk), bf16(v, Nk)];
+    const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true });
+    // The reference sees the inputs as rounded to bf16.
+    const exact = async (t: Tensor) => Float64Array.from(await t.to('f32').toArray());
+    const want = ref.popeFlashAttention(await exact(qt), [B, H, Nq, D], await exact(kt), [B, H, Nk, D], await exact(vt), [B, H, Nk, D],
+      await pe.freqs.toArray(), await pe.bias.toArray(), { rotateDim: D, causal: true });
+    expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('bf16', want, F32), 'bf16 flash');
   });
 
   it('errors name the argument, the expected and the received', () => {

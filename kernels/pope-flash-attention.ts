@@ -4,10 +4,11 @@
 // past the diagonal skipped; an optional boolean mask addressed by strides, so (B, Nk) key padding,
 // (Nq, Nk) and (B, Nq, Nk) masks all work (stride 0 on a missing axis); grouped-query heads; partial
 // rotation. Rows with no visible key output zeros.
-// With KEYS_ROTATED, K holds the keys' features from the popeKeyFeatures pre-pass and each score is one
-// product with inner dimension BLOCK_F (≥ D + rot); otherwise keys are rotated here, in every query block.
+// With PRE_ROTATED, Q and K hold the features of the popeRowFeatures pre-pass (queries with the bias as a
+// phase shift and the softmax scale folded in) and each score is one product with inner dimension
+// BLOCK_F (≥ D + rot); otherwise queries are rotated here and keys in every query block.
 //   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
-//   K with KEYS_ROTATED: [B, H/GROUP, Nk, BLOCK_F], its strides skb, skh, skn
+//   With PRE_ROTATED: Q [B, H, Nq, BLOCK_F], K [B, H/GROUP, Nk, BLOCK_F], with their strides
 import { jit, tl } from '../index.js';
 import { clampBias, popeFeatures, popeQueryShift, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
@@ -18,7 +19,7 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   sob: tl.i64, soh: tl.i64, son: tl.i32, smb: tl.i64, smq: tl.i32, smk: tl.i32,
   HAS_BIAS: tl.constexpr<boolean>, HAS_MASK: tl.constexpr<boolean>, CAUSAL: tl.constexpr<boolean>,
   MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>, KEYS_ROTATED: tl.constexpr<boolean>, BLOCK_F: tl.constexpr,
+  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>, PRE_ROTATED: tl.constexpr<boolean>, BLOCK_F: tl.constexpr,
 ) {
   const pidM = tl.programId(0);
   const bh = tl.programId(1);
@@ -35,8 +36,10 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   const qkScale = softmaxScale * Math.LOG2E;
   const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
   const qc = tl.cast(qc32 * qkScale, DOT), qs = tl.cast(qs32 * qkScale, DOT), qt = tl.cast(qt32 * qkScale, DOT);
-  const qf = tl.cast(popeFeatures(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot,
-    HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F) * qkScale, DOT);
+  const qf = PRE_ROTATED
+    ? tl.load(Q + b * sqb + h * sqh + tl.col(offsM) * sqn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsM < Nq), other: 0 })
+    : tl.cast(popeFeatures(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot,
+      HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F) * qkScale, DOT);
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
 
@@ -52,7 +55,7 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   for (let start = 0; start < kEnd; start += BLOCK_N) {
     const offsN = start + tl.arange(0, BLOCK_N);
     let s = tl.zeros([BLOCK_M, BLOCK_N], 'f32');
-    if (KEYS_ROTATED) {
+    if (PRE_ROTATED) {
       const kf = tl.load(kBase + tl.col(offsN) * skn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsN < Nk), other: 0 });
       s = tl.dot(qf, tl.trans(kf));
     } else {

@@ -3,7 +3,7 @@
 import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
-import { popeKeyFeatures } from '../kernels/pope-key-features.js';
+import { popeRowFeatures } from '../kernels/pope-features.js';
 import { autotune, type AutotuneConfig } from '../runtime/autotune.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
@@ -87,17 +87,18 @@ export interface FlashOptions extends Common {
   /** A boolean (u8/i1) mask and its strides over (batch, query, key); stride 0 broadcasts an axis. */
   readonly mask?: { readonly data: BufferArg; readonly strides: readonly [number, number, number] };
   /**
-   * Scratch for the keys' features [B, Hkv, Nk, keyFeatureWidth(D, rot)] in keyFeatureDType(...): when
-   * given, a pre-pass rotates every key once and attention reads the features; otherwise every query
-   * block rotates the keys it reads (cheaper only when there is one query block per key head).
+   * Scratch for the PoPE features of queries [B, H, Nq, popeFeatureWidth(D, rot)] and keys [B, Hkv, Nk,
+   * ...] in popeFeatureDType(...): when given, a pre-pass rotates every query and key once and attention
+   * reads the features; otherwise the attention kernel rotates queries itself and keys in every query
+   * block (cheaper only when there is one query block per key head, as in decoding).
    */
-  readonly keyFeatures?: BufferArg;
+  readonly features?: { readonly queries: BufferArg; readonly keys: BufferArg };
 }
 
-/** Width of a key's feature row for the pre-pass: D + rot padded to a power of two (16 at least). */
-export const keyFeatureWidth = (D: number, rot: number): number => blockDim(D + rot);
-/** The element type the key features are stored in: the products' input type. */
-export const keyFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
+/** Width of a feature row for the pre-pass: D + rot padded to a power of two (16 at least). */
+export const popeFeatureWidth = (D: number, rot: number): number => blockDim(D + rot);
+/** The element type the features are stored in: the products' input type. */
+export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
 
 /**
  * The tiling of a flash launch: 128 queries × 64 keys on 8 warps on tensor cores where there are
@@ -109,7 +110,7 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   const [, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   const tensorCores = dotType(o, q) !== 'f32';
   // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
-  const wide = keyFeatureWidth(D, o.rotateDim) > 128 || D > 64;
+  const wide = popeFeatureWidth(D, o.rotateDim) > 128 || D > 64;
   const BM = o.blockM ?? (tensorCores && Nq >= 128 && !wide ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
   const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
   const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / 16)) : BM >= 64 ? 8 : 4);
@@ -125,6 +126,9 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
  */
 const TENSOR_CORE_TILINGS: readonly AutotuneConfig[] = [
   { kwargs: { BLOCK_M: 128, BLOCK_N: 64 }, numWarps: 8, minBlocksPerSM: 2 },
+  // 32 query rows per warp: each K/V fragment read from shared memory feeds two mma tiles.
+  { kwargs: { BLOCK_M: 128, BLOCK_N: 64 }, numWarps: 4, minBlocksPerSM: 2 },
+  { kwargs: { BLOCK_M: 256, BLOCK_N: 64 }, numWarps: 8 },
   { kwargs: { BLOCK_M: 64, BLOCK_N: 64 }, numWarps: 4, minBlocksPerSM: 3 },
   { kwargs: { BLOCK_M: 128, BLOCK_N: 32 }, numWarps: 8, minBlocksPerSM: 2 },
   { kwargs: { BLOCK_M: 128, BLOCK_N: 64 }, numWarps: 8 },
@@ -133,11 +137,11 @@ const TENSOR_CORE_TILINGS: readonly AutotuneConfig[] = [
 ];
 const tunedFlashAttention = autotune(popeFlashAttention, {
   configs: TENSOR_CORE_TILINGS,
-  key: ['H', 'GROUP', 'Nq', 'Nk', 'D', 'rot', 'HAS_MASK', 'CAUSAL', 'DOT', 'KEYS_ROTATED', 'BLOCK_D', 'BLOCK_F'],
+  key: ['H', 'GROUP', 'Nq', 'Nk', 'D', 'rot', 'HAS_MASK', 'CAUSAL', 'DOT', 'PRE_ROTATED', 'BLOCK_D', 'BLOCK_F'],
   // Wide rows (D > 64 or D + rot > 128) spill with 128-query blocks or a register cap.
   prune: (configs, a) => {
     const wide = (a['D'] as number) > 64 || (a['BLOCK_F'] as number) > 128;
-    const fit = configs.filter((c) => !wide || (c.kwargs!['BLOCK_M'] === 64 && c.minBlocksPerSM === undefined));
+    const fit = configs.filter((c) => !wide || ((c.kwargs!['BLOCK_M'] as number) / (c.numWarps ?? 4) === 16 && c.minBlocksPerSM === undefined));
     return fit.filter((c) => (c.kwargs!['BLOCK_M'] as number) <= Math.max(64, a['Nq'] as number));
   },
 });
@@ -151,23 +155,27 @@ export function launchPopeFlashAttention(
   checkQK(qShape, kShape, o.rotateDim);
   const { BM, BN, numWarps, minBlocksPerSM } = flashTiling(qShape, kShape, o, q);
   const mask = o.mask;
-  const BF = keyFeatureWidth(D, o.rotateDim);
-  let keys = k, ks: readonly [number, number, number, ...number[]] = kStrides;
-  if (o.keyFeatures) {
-    const KBN = 64;
-    popeKeyFeatures.launch(
-      { grid: [Math.ceil(Nk / KBN), B * Hkv], device: o.device },
-      k, freqs, o.keyFeatures, Hkv, Nk, D, o.rotateDim, kStrides[0], kStrides[1], kStrides[2], o.toMagnitude ?? 'softplus', KBN, BF,
-    );
-    keys = o.keyFeatures;
-    ks = [Hkv * Nk * BF, Nk * BF, BF];
+  const BF = popeFeatureWidth(D, o.rotateDim);
+  const softmaxScale = o.softmaxScale ?? D ** -0.5;
+  let queries = q, keys = k, qs: readonly number[] = qStrides, ks: readonly number[] = kStrides;
+  const f = o.features;
+  if (f) {
+    const rows = (x: BufferArg, Hx: number, N: number, s: readonly number[], dst: BufferArg, isQuery: boolean): void =>
+      popeRowFeatures.launch(
+        { grid: [Math.ceil(N / 64), B * Hx], device: o.device },
+        x, freqs, bias ?? freqs, dst, Hx, N, D, o.rotateDim, isQuery ? Nk - Nq : 0, isQuery ? softmaxScale * Math.LOG2E : 1, s[0]!, s[1]!, s[2]!,
+        isQuery && bias !== null, o.toMagnitude ?? 'softplus', 64, BF,
+      );
+    rows(q, H, Nq, qStrides, f.queries, true);
+    rows(k, Hkv, Nk, kStrides, f.keys, false);
+    [queries, keys, qs, ks] = [f.queries, f.keys, [H * Nq * BF, Nq * BF, BF], [Hkv * Nk * BF, Nk * BF, BF]];
   }
-  const head = [q, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
-    H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5,
-    qStrides[0], qStrides[1], qStrides[2], ks[0], ks[1], ks[2], vStrides[0], vStrides[1], vStrides[2],
+  const head = [queries, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
+    H, H / Hkv, Nq, Nk, D, o.rotateDim, softmaxScale,
+    qs[0]!, qs[1]!, qs[2]!, ks[0]!, ks[1]!, ks[2]!, vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
-  const tail = [blockDim(D), dotType(o, q), o.keyFeatures !== undefined, BF] as const;
+  const tail = [blockDim(D), dotType(o, q), f !== undefined, BF] as const;
   const chosen = o.blockM !== undefined || o.blockN !== undefined || o.numWarps !== undefined || o.minBlocksPerSM !== undefined || o.numStages !== undefined;
   if (!chosen && dotType(o, q) !== 'f32' && Nq >= 64) {
     tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);

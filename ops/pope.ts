@@ -5,7 +5,7 @@
 import type { DType } from '../compiler/ir/dtype.js';
 import { Tensor, type TensorDevice, defaultTensorDevice } from './tensor.js';
 import { clampKernel } from '../kernels/elementwise.js';
-import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, flashTiling, keyFeatureWidth, keyFeatureDType, type Shape4, type Strides4 } from './pope-kernels.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, flashTiling, popeFeatureWidth, popeFeatureDType, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import type { MagnitudeFn } from '../kernels/pope-apply.js';
 
@@ -285,11 +285,13 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   }
   const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device };
   // Keys rotated once by a pre-pass into scratch when several query blocks read each key head.
-  const keyFeatures = flashTiling(qs, ks, launch, qv.storage.arg).rotateKeysOnce
-    ? scratchBuffer(q.device, keyFeatureDType(launch, qv.storage.arg), ks[0] * ks[1] * ks[2] * keyFeatureWidth(ks[3], launch.rotateDim))
-    : undefined;
+  let features: { queries: Tensor['storage']['arg']; keys: Tensor['storage']['arg'] } | undefined;
+  if (flashTiling(qs, ks, launch, qv.storage.arg).rotateKeysOnce) {
+    const dtype = popeFeatureDType(launch, qv.storage.arg), width = popeFeatureWidth(ks[3], launch.rotateDim);
+    features = { queries: scratchBuffer(q.device, dtype, qs[0] * qs[1] * qs[2] * width, 'q'), keys: scratchBuffer(q.device, dtype, ks[0] * ks[1] * ks[2] * width, 'k') };
+  }
   launchPopeFlashAttention(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), vv.storage.arg, strides4('v', vv),
-    freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), { ...launch, keyFeatures });
+    freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), { ...launch, features });
   return out;
 }
 
@@ -298,8 +300,8 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
  * so the next op may reuse it, and no allocation (or the free's synchronization) sits between ops.
  */
 const scratch = new Map<string, Tensor>();
-function scratchBuffer(device: TensorDevice, dtype: DType, length: number): Tensor['storage']['arg'] {
-  const key = `${device}|${dtype}`;
+function scratchBuffer(device: TensorDevice, dtype: DType, length: number, use: string): Tensor['storage']['arg'] {
+  const key = `${device}|${dtype}|${use}`;
   let t = scratch.get(key);
   if (!t || t.storage.length < length) {
     t?.dispose();

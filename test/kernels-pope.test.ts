@@ -2,7 +2,7 @@
 // cases of the Python libraries and against float64 references on random ragged inputs.
 import { describe, it, expect } from 'vitest';
 import { toHost, fromHost, type DType } from '../index.js';
-import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, keyFeatureWidth, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, popeFeatureWidth, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
 import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
@@ -123,9 +123,10 @@ describe.each(testDevices())('on %s', (device) => {
       for (const causal of [false, true])
         for (const [prePass, blockN, padded] of [[false, undefined, true], [true, undefined, true], [true, 16, true], [true, 16, false], [false, 16, false]] as const) {
           const out = new Float32Array(B * H * Nq * D);
-          const keyFeatures = prePass ? { dtype: featureType, data: toHost(featureType, new Float64Array(B * Hkv * Nk * keyFeatureWidth(D, rot)).fill(NaN)) } : undefined;
+          const scratch = (rows: number) => ({ dtype: featureType, data: toHost(featureType, new Float64Array(rows * popeFeatureWidth(D, rot)).fill(NaN)) });
+          const features = prePass ? { queries: scratch(B * H * Nq), keys: scratch(B * Hkv * Nk) } : undefined;
           launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
-            rotateDim: rot, causal, softmaxScale: 0.2, mask: padded ? { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] } : undefined, device, keyFeatures, blockN,
+            rotateDim: rot, causal, softmaxScale: 0.2, mask: padded ? { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] } : undefined, device, features, blockN,
           });
           const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
             { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: padded ? pad : undefined });

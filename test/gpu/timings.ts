@@ -7,7 +7,7 @@ import { vectorAdd } from '../../kernels/vector-add.js';
 import { rowSoftmax } from '../../kernels/softmax.js';
 import { layerNorm } from '../../kernels/layernorm.js';
 import { matmul } from '../../kernels/matmul.js';
-import { launchPopeFlashAttention, launchPopeApply, contiguous, keyFeatureWidth, type Shape4 } from '../../ops/pope-kernels.js';
+import { launchPopeFlashAttention, launchPopeApply, contiguous, popeFeatureWidth, type Shape4 } from '../../ops/pope-kernels.js';
 import { rng } from '../reference/random.js';
 
 export interface KernelTiming {
@@ -68,18 +68,18 @@ export function timeSampleKernels(dev: CudaDevice, time: Timer): KernelTiming[] 
     const f = dev.from(new Float32Array(N * D).map((_, i) => Math.floor(i / D) * 10000 ** (-(i % D) / D)));
     const bias = dev.from(new Float32Array(H * D).fill(-0.5));
     const o = dev.alloc('bf16', B * H * N * D);
-    const kf = dev.alloc('bf16', B * H * N * keyFeatureWidth(D, D));
+    const features = { queries: dev.alloc('bf16', B * H * N * popeFeatureWidth(D, D)), keys: dev.alloc('bf16', B * H * N * popeFeatureWidth(D, D)) };
     for (const causal of [false, true]) {
       const flops = 2 * B * H * N * N * (2 * D + D) / (causal ? 2 : 1);
       // Keys rotated once by the pre-pass (its time included) with several tilings, and rotated in every query block.
       // (minBlocksPerSM caps registers so that more programs share a multiprocessor; numStages 1 turns the pipeline off.)
-      const configs = [[128, 64, 8, true, 2, 2], [128, 64, 8, true, 1, 2], [64, 64, 4, true, 3, 2], [128, 128, 8, true, 1, 2],
-        [128, 32, 8, true, 2, 2], [128, 64, 8, true, 2, 1], [64, 64, 4, false, 1, 2]] as const;
+      const configs = [[128, 64, 8, true, 2, 2], [128, 64, 4, true, 2, 2], [256, 64, 8, true, 1, 2], [128, 64, 4, true, 1, 2], [64, 64, 4, true, 3, 2],
+        [128, 64, 8, true, 1, 2], [128, 32, 8, true, 2, 2], [128, 64, 8, true, 2, 1], [64, 64, 4, false, 1, 2]] as const;
       for (const [blockM, blockN, numWarps, prePass, minBlocksPerSM, numStages] of configs) {
-        const keyFeatures = prePass ? kf : undefined;
+
         measure('popeFlashAttention', `${B}x${H}x${N}x${D} bf16 ${causal ? 'causal' : 'full'} ${blockM}x${blockN}/${numWarps}w ${minBlocksPerSM}/SM ${numStages} stages keys rotated ${prePass ? 'once' : 'per block'}`, () =>
           launchPopeFlashAttention(q, s, contiguous(s), k, s, contiguous(s), v, contiguous(s), f, bias, o, contiguous(s),
-            { rotateDim: D, causal, device: dev, blockM, blockN, numWarps, keyFeatures, minBlocksPerSM, numStages }), tflops(flops));
+            { rotateDim: D, causal, device: dev, blockM, blockN, numWarps, features: prePass ? features : undefined, minBlocksPerSM, numStages }), tflops(flops));
       }
     }
   }

@@ -81,6 +81,11 @@ export interface FlashOptions extends Common {
   readonly blockM?: number;
   readonly blockN?: number;
   readonly numWarps?: number;
+  /**
+   * Choose the tiling by timing (autotune) on a CUDA GPU, once per shape and kept on disk: a first call
+   * then compiles and times every candidate (seconds). Without it, flashTiling's measured choice.
+   */
+  readonly autotune?: boolean;
   /** Launch options of the attention kernel (see LaunchOptions). */
   readonly numStages?: number;
   readonly minBlocksPerSM?: number;
@@ -101,22 +106,24 @@ export const popeFeatureWidth = (D: number, rot: number): number => blockDim(D +
 export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
 
 /**
- * The tiling of a flash launch: 128 queries × 64 keys on 8 warps on tensor cores where there are
- * enough queries (measured fastest on the H100/H200 of bench/RESULTS.md), else the smallest power of
- * two that covers them; one warp per 16 query rows so P stays in registers. `rotateKeysOnce`: whether
- * the key pre-pass pays (some key head is read by more than one query block).
+ * The tiling of a flash launch without autotuning, from the H200 measurements of bench/RESULTS.md
+ * (D ≤ 64, tensor cores): 256 queries × 64 keys on 8 warps (32 rows per warp: each K/V fragment read
+ * from shared memory feeds two mma tiles) for long non-causal sequences, 128 × 64 on 4 warps with
+ * two programs per SM otherwise; wider rows take 64-query blocks on 4 warps; short sequences the
+ * smallest power of two that covers them. Warps always split the queries only, so that P stays in
+ * registers. `rotateKeysOnce`: whether the pre-pass pays (some key head is read by more than one
+ * query block).
  */
 export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): { BM: number; BN: number; numWarps: number; minBlocksPerSM?: number; rotateKeysOnce: boolean } {
   const [, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   const tensorCores = dotType(o, q) !== 'f32';
   // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
   const wide = popeFeatureWidth(D, o.rotateDim) > 128 || D > 64;
-  const BM = o.blockM ?? (tensorCores && Nq >= 128 && !wide ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
+  const long = tensorCores && !wide && Nq >= 256 && !o.causal;
+  const BM = o.blockM ?? (long ? 256 : tensorCores && Nq >= 128 && !wide ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
   const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
-  const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / 16)) : BM >= 64 ? 8 : 4);
-  // Two 8-warp programs per multiprocessor (registers capped at 128) beat one with 255 on the H200
-  // for D = 64; wider rows spill under that cap.
-  const minBlocksPerSM = o.minBlocksPerSM ?? (tensorCores && BM === 128 && numWarps === 8 && !wide ? 2 : undefined);
+  const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / (BM >= 128 ? 32 : 16))) : BM >= 64 ? 8 : 4);
+  const minBlocksPerSM = o.minBlocksPerSM ?? (tensorCores && BM === 128 && !wide && o.numWarps === undefined ? 2 : undefined);
   return { BM, BN, numWarps, minBlocksPerSM, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
 }
 
@@ -176,8 +183,7 @@ export function launchPopeFlashAttention(
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
   const tail = [blockDim(D), dotType(o, q), f !== undefined, BF] as const;
-  const chosen = o.blockM !== undefined || o.blockN !== undefined || o.numWarps !== undefined || o.minBlocksPerSM !== undefined || o.numStages !== undefined;
-  if (!chosen && dotType(o, q) !== 'f32' && Nq >= 64) {
+  if (o.autotune && dotType(o, q) !== 'f32' && Nq >= 64) {
     tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);
     return;
   }

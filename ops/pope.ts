@@ -245,6 +245,11 @@ export interface FlashOptions {
   readonly toMagnitude?: Magnitude;
   /** Where to write the result (shape and dtype of q, contiguous, on q's device); a new tensor when absent. */
   readonly out?: Tensor;
+  /**
+   * Pick the kernel's tiling by timing on a CUDA GPU (tilejit's autotune: once per shape, kept on disk,
+   * seconds on the first call). Default: the tiling measured best in bench/RESULTS.md.
+   */
+  readonly autotune?: boolean;
 }
 
 /** A caller's output tensor, checked, or a new one. Every element is written by the kernels, so no zero fill. */
@@ -283,7 +288,7 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
     else if (sh === [B, Nq, Nk].join()) mask = { data: c.storage.arg, strides: [Nq * Nk, Nk, 1] };
     else throw new RangeError(`mask must have shape [${B}, ${Nk}], [${Nq}, ${Nk}] or [${B}, ${Nq}, ${Nk}], got [${m.shape}]`);
   }
-  const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device };
+  const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device, autotune: options.autotune };
   // Keys rotated once by a pre-pass into scratch when several query blocks read each key head.
   let features: { queries: Tensor['storage']['arg']; keys: Tensor['storage']['arg'] } | undefined;
   if (flashTiling(qs, ks, launch, qv.storage.arg).rotateKeysOnce) {

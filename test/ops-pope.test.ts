@@ -148,19 +148,21 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
     expectClose(await out.toArray(), want, { rtol: 1e-4, atol: 1e-5 }, 'gqa');
   });
 
-  it('bf16 attention over enough queries for the tuned tensor-core tiling and the key pre-pass (causal, q_len < k_len)', async () => {
+  it('bf16 attention through the feature pre-pass, with the measured and the autotuned tiling (causal, q_len < k_len)', async () => {
     const r = rng(12);
     const B = 1, H = 2, Nq = 70, Nk = 83, D = 16;
     const q = r.array(B * H * Nq * D, -1, 1), k = r.array(B * H * Nk * D, -1, 1), v = r.array(B * H * Nk * D, -1, 1);
     const pe = new PoPE(D, { heads: H, biasUniformInit: true, seed: 3, device }).forward(Nk);
     const bf16 = (x: Float64Array, n: number) => Tensor.from(x, { shape: [B, H, n, D], dtype: 'f32', device }).to('bf16');
     const [qt, kt, vt] = [bf16(q, Nq), bf16(k, Nk), bf16(v, Nk)];
-    const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true });
     // The reference sees the inputs as rounded to bf16.
     const exact = async (t: Tensor) => Float64Array.from(await t.to('f32').toArray());
     const want = ref.popeFlashAttention(await exact(qt), [B, H, Nq, D], await exact(kt), [B, H, Nk, D], await exact(vt), [B, H, Nk, D],
       await pe.freqs.toArray(), await pe.bias.toArray(), { rotateDim: D, causal: true });
-    expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('bf16', want, F32), 'bf16 flash');
+    for (const autotune of [false, true]) {
+      const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true, autotune });
+      expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('bf16', want, F32), `bf16 flash, autotune ${autotune}`);
+    }
   });
 
   it('errors name the argument, the expected and the received', () => {

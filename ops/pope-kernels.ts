@@ -109,7 +109,7 @@ export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' |
  * The tiling of a flash launch without autotuning, from the H200 measurements of bench/RESULTS.md
  * (D ≤ 64, tensor cores): 256 queries × 64 keys on 8 warps (32 rows per warp: each K/V fragment read
  * from shared memory feeds two mma tiles) for long non-causal sequences, 128 × 64 on 4 warps with
- * two programs per SM otherwise; wider rows take 64-query blocks on 4 warps; short sequences the
+ * two programs per SM otherwise; wider rows take 128-query blocks on 8 warps; short sequences the
  * smallest power of two that covers them. Warps always split the queries only, so that P stays in
  * registers. `rotateKeysOnce`: whether the pre-pass pays (some key head is read by more than one
  * query block).
@@ -120,9 +120,11 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
   const wide = popeFeatureWidth(D, o.rotateDim) > 128 || D > 64;
   const long = tensorCores && !wide && Nq >= 256 && !o.causal;
-  const BM = o.blockM ?? (long ? 256 : tensorCores && Nq >= 128 && !wide ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
+  const BM = o.blockM ?? (long ? 256 : tensorCores && Nq >= 128 ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
   const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));
-  const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / (BM >= 128 ? 32 : 16))) : BM >= 64 ? 8 : 4);
+  // 32 query rows per warp for D ≤ 64; 16 for wider rows, whose features and accumulator are twice the registers.
+  const rowsPerWarp = BM >= 128 && !wide ? 32 : 16;
+  const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / rowsPerWarp)) : BM >= 64 ? 8 : 4);
   const minBlocksPerSM = o.minBlocksPerSM ?? (tensorCores && BM === 128 && !wide && o.numWarps === undefined ? 2 : undefined);
   return { BM, BN, numWarps, minBlocksPerSM, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
 }

@@ -971,17 +971,18 @@ class ThreadLowering {
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
     };
     const out: Reg[] = [];
-    for (let tm = 0; tm < m.tilesM; tm++)
-      for (let tn = 0; tn < m.tilesN; tn++) {
-        const tile = tm * m.tilesN + tn;
-        let c = acc.slice(tile * 4, tile * 4 + 4);
-        for (let ks = 0; ks < m.kSteps; ks++) {
+    // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
+    // previous one's result, and each step's B fragments are read just before they are used.
+    const tiles = Array.from({ length: m.tilesM * m.tilesN }, (_, tile) => acc.slice(tile * 4, tile * 4 + 4));
+    for (let ks = 0; ks < m.kSteps; ks++)
+      for (let tn = 0; tn < m.tilesN; tn++)
+        for (let tm = 0; tm < m.tilesM; tm++) {
+          const tile = tm * m.tilesN + tn;
           const d = [0, 1, 2, 3].map(() => this.tb.reg('f32'));
-          this.tb.emit({ op: 'mma', type: half, d, a: aFrag(tm, ks), b: bFrag(tn, ks), c });
-          c = d;
+          this.tb.emit({ op: 'mma', type: half, d, a: aFrag(tm, ks), b: bFrag(tn, ks), c: tiles[tile]! });
+          tiles[tile] = d;
         }
-        out.push(...c);
-      }
+    out.push(...tiles.flat());
     this.define(op.result, out);
   }
 

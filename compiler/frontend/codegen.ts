@@ -492,6 +492,8 @@ export class FunctionGen {
     const bd = this.scope.lookup(name);
     if (bd) return bd.operand;
     if (name === 'tl') return { kind: 'namespace', name: 'tl' };
+    // esbuild names the namespace object of `tl` tl_exports (tl_exports2, ...) in a bundle's function texts.
+    if (this.transpiledText && /^tl_exports\d*$/.test(name)) return { kind: 'namespace', name: 'tl' };
     if (name === 'Math') return { kind: 'namespace', name: 'Math' };
     if (name === 'Infinity') return constOp(Infinity);
     if (name === 'NaN') return constOp(NaN);

@@ -19,6 +19,10 @@ await import('../kernels-basic.test.js');
 await import('../kernels-pope.test.js');
 await import('../language.test.js');
 await import('../kernels-rope.test.js');
+// The op layer on the GPU: golden parity, float64 references and the reference libraries' bugs.
+await import('../ops-pope.test.js');
+await import('../ops-rope.test.js');
+await import('../ops-rope-attention.test.js');
 const { timeSampleKernels } = await import('./timings.js');
 
 const report: Record<string, unknown> = { date: new Date().toISOString(), devices: process.env['TILEJIT_TEST_DEVICES'] };

@@ -27,8 +27,13 @@ export const describe: Describe = Object.assign((name: string, body: () => void)
   skipIf: (cond: boolean) => (name: string, body: () => void) => (cond ? undefined : collect(name, body)),
 });
 
-export const it = Object.assign((name: string, fn: Fn) => void tests.push({ name: [...prefix, name].join(' > '), fn, skip: false }), {
-  skip: (name: string, fn: Fn) => void tests.push({ name: [...prefix, name].join(' > '), fn, skip: true }),
+const register = (name: string, fn: Fn, skip: boolean): void => void tests.push({ name: [...prefix, name].join(' > '), fn, skip });
+export const it = Object.assign((name: string, fn: Fn) => register(name, fn, false), {
+  skip: (name: string, fn: Fn) => register(name, fn, true),
+  skipIf: (cond: boolean) => (name: string, fn: Fn) => register(name, fn, cond),
+  each: <T,>(values: readonly T[]) => (name: string, fn: (v: T) => unknown) => {
+    for (const v of values) register(name.replace('%s', String(v)), () => fn(v), false);
+  },
 });
 export const test = it;
 

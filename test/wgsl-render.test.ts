@@ -3,6 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { vectorAdd } from '../kernels/vector-add.js';
 import { rowSoftmax } from '../kernels/softmax.js';
+import { matmul } from '../kernels/matmul.js';
 import { lowerToWgsl } from '../compiler/backends/wgsl/index.js';
 import { renderWgsl, WgslLoweringError } from '../compiler/backends/wgsl/render.js';
 import { imm, type Instr, type Reg, type ThreadProgram } from '../compiler/threads/thread-ir.js';
@@ -57,18 +58,23 @@ describe('WGSL renderer', () => {
         var f0: f32;
         var f1: f32;
         let u0 = tid & 31u;
+        // vector-add.ts:5: const offs = tl.programId(0) * BLOCK + tl.arange(0, BLOCK);
         let i0 = i32(pid.x);
         let i1 = i0 * 32i;
         let i2 = i32(u0);
         let i3 = i2 + 0i;
         let i4 = i1 + i3;
+        // vector-add.ts:6: const mask = offs < n;
         let p0 = i4 < args.n;
+        // vector-add.ts:7: const x = tl.load(X + offs, { mask });
         let l0 = i4 * 4i;
         f0 = 0.0f;
         if (p0) { f0 = X_ld(l0); }
+        // vector-add.ts:8: const y = tl.load(Y + offs, { mask });
         let l1 = i4 * 4i;
         f1 = 0.0f;
         if (p0) { f1 = Y_ld(l1); }
+        // vector-add.ts:9: tl.store(Z + offs, x + y, { mask });
         let l2 = i4 * 4i;
         let f2 = f0 + f1;
         if (p0) { Z_st(l2, f2); }
@@ -93,7 +99,7 @@ describe('WGSL renderer', () => {
         yRowStride: i32, // yRowStride: i32
       }
       @group(0) @binding(2) var<uniform> args: Args;
-      var<workgroup> xchg: array<u32, 32>; // exchange slots of the emulated warp shuffles
+      var<workgroup> xchg: array<u32, 64>; // two sets of exchange slots for the emulated warp shuffles
 
       // Element of 'X' (f32) at byte offset off; 0.0f outside the buffer.
       fn X_ld(off: i32) -> f32 {
@@ -119,10 +125,14 @@ describe('WGSL renderer', () => {
         let u0 = tid & 15u;
         let u1 = tid & 16u;
         let p0 = u1 == 0u;
+        // softmax.ts:7: const rowIdx = tl.programId(0);
         let i0 = i32(pid.x);
+        // softmax.ts:8: const cols = tl.arange(0, BLOCK);
         let i1 = i32(u0);
         let i2 = i1 + 0i;
+        // softmax.ts:9: const mask = cols < nCols;
         let p1 = i2 < args.nCols;
+        // softmax.ts:10: const x = tl.cast(tl.load(X + rowIdx * xRowStride + cols, { mask, other: -Infinity }), 'f32');
         let i3 = i0 * args.xRowStride;
         let l0 = i3 * 4i;
         let l1 = i2 * 4i;
@@ -130,62 +140,57 @@ describe('WGSL renderer', () => {
         let f0 = f32_bits(0xff800000u);
         f1 = f0;
         if (p1) { f1 = X_ld(X_off0); }
+        // softmax.ts:11: const z = x - tl.max(x, 0);
         // reduce max over axis 0: in registers, then butterfly shuffles over lanes 0,1,2,3
         // butterfly shuffle with the lane 1 away
-        workgroupBarrier();
         xchg[tid] = bitcast<u32>(f1);
         workgroupBarrier();
-        let f2 = bitcast<f32>(xchg[tid ^ 1u]);
+        let f2 = bitcast<f32>(xchg[(tid ^ 1u)]);
         let f3 = max(f1, f2);
         // butterfly shuffle with the lane 2 away
+        xchg[32u + tid] = bitcast<u32>(f3);
         workgroupBarrier();
-        xchg[tid] = bitcast<u32>(f3);
-        workgroupBarrier();
-        let f4 = bitcast<f32>(xchg[tid ^ 2u]);
+        let f4 = bitcast<f32>(xchg[32u + (tid ^ 2u)]);
         let f5 = max(f3, f4);
         // butterfly shuffle with the lane 4 away
-        workgroupBarrier();
         xchg[tid] = bitcast<u32>(f5);
         workgroupBarrier();
-        let f6 = bitcast<f32>(xchg[tid ^ 4u]);
+        let f6 = bitcast<f32>(xchg[(tid ^ 4u)]);
         let f7 = max(f5, f6);
         // butterfly shuffle with the lane 8 away
+        xchg[32u + tid] = bitcast<u32>(f7);
         workgroupBarrier();
-        xchg[tid] = bitcast<u32>(f7);
-        workgroupBarrier();
-        let f8 = bitcast<f32>(xchg[tid ^ 8u]);
+        let f8 = bitcast<f32>(xchg[32u + (tid ^ 8u)]);
         let f9 = max(f7, f8);
         let f10 = f1 - f9;
+        // softmax.ts:12: const num = tl.exp(z);
         let f11 = f10 * 1.442695f;
         let f12 = exp2(f11);
+        // softmax.ts:13: tl.store(Y + rowIdx * yRowStride + cols, num / tl.sum(num, 0), { mask });
         let i4 = i0 * args.yRowStride;
         let l2 = i4 * 4i;
         let l3 = i2 * 4i;
         let Y_off0 = l2 + l3;
         // reduce sum over axis 0: in registers, then butterfly shuffles over lanes 0,1,2,3
         // butterfly shuffle with the lane 1 away
-        workgroupBarrier();
         xchg[tid] = bitcast<u32>(f12);
         workgroupBarrier();
-        let f13 = bitcast<f32>(xchg[tid ^ 1u]);
+        let f13 = bitcast<f32>(xchg[(tid ^ 1u)]);
         let f14 = f12 + f13;
         // butterfly shuffle with the lane 2 away
+        xchg[32u + tid] = bitcast<u32>(f14);
         workgroupBarrier();
-        xchg[tid] = bitcast<u32>(f14);
-        workgroupBarrier();
-        let f15 = bitcast<f32>(xchg[tid ^ 2u]);
+        let f15 = bitcast<f32>(xchg[32u + (tid ^ 2u)]);
         let f17 = f14 + f15;
         // butterfly shuffle with the lane 4 away
-        workgroupBarrier();
         xchg[tid] = bitcast<u32>(f17);
         workgroupBarrier();
-        let f18 = bitcast<f32>(xchg[tid ^ 4u]);
+        let f18 = bitcast<f32>(xchg[(tid ^ 4u)]);
         let f19 = f17 + f18;
         // butterfly shuffle with the lane 8 away
+        xchg[32u + tid] = bitcast<u32>(f19);
         workgroupBarrier();
-        xchg[tid] = bitcast<u32>(f19);
-        workgroupBarrier();
-        let f20 = bitcast<f32>(xchg[tid ^ 8u]);
+        let f20 = bitcast<f32>(xchg[32u + (tid ^ 8u)]);
         let f21 = f19 + f20;
         let f22 = f12 / f21;
         let p2 = p1 & p0;
@@ -193,6 +198,34 @@ describe('WGSL renderer', () => {
       }
       "
     `);
+  });
+
+  it('subgroups of 8: shuffles within a subgroup are subgroupShuffleXor, wider ones one barrier each through workgroup memory', () => {
+    const plain = wgslOf(rowSoftmax, [x, x, 4, 4, 4, 16]).wgsl;
+    const k = wgslOf(rowSoftmax, [x, x, 4, 4, 4, 16], { subgroupSize: 8 }).wgsl;
+    expect(plain).not.toContain('subgroup');
+    expect(k).toContain('enable subgroups;');
+    // Both reductions (max, then sum) over 16 lanes: masks 1, 2, 4 within the subgroup, 8 across.
+    for (const m of [1, 2, 4]) expect(k.match(new RegExp(`subgroupShuffleXor\\(\\w+, ${m}u\\)`, 'g'))).toHaveLength(2);
+    expect(k.match(/xchg\[[^\]]*tid \^ 8u\)\]/g)).toHaveLength(2);
+    expect(k).not.toMatch(/tid \^ [124]u/);
+    const barriers = (s: string): number => s.split('workgroupBarrier()').length - 1;
+    expect(barriers(plain)).toBe(8); // 8 emulated shuffles, one barrier each (two sets of exchange slots)
+    expect(barriers(k)).toBe(2);
+  });
+
+  it('dots: FMA loops over K in every dtype (f16/bf16 operands cast to f32); the emulated tensor-core path on request', () => {
+    const h = { dtype: 'f16' as const, data: new Uint16Array(64 * 64) }, c = new Float32Array(64 * 64);
+    const args = [h, h, c, 64, 64, 64, 64, 1, 64, 1, 64, 1, 32, 32, 16] as const;
+    const { compiled } = matmul.specialize({ device: 'cpu', numWarps: 4 }, ...args);
+    const fma = lowerToWgsl(compiled.module, { numWarps: 4, features: { f16: true } });
+    expect(fma.wgsl).toMatch(/for \(var k\d*: u32 = 0u; k\d* < 16u; k\d* = k\d* \+ 1u\) \{/);
+    expect(fma.wgsl).not.toContain('mma_m16n8k16');
+    // Per iteration: one fma per output register (32x32 / 128 invocations = 8), not 8 x 16 unrolled.
+    expect(fma.wgsl.match(/= fma\(/g)).toHaveLength(8);
+    const emulated = lowerToWgsl(compiled.module, { numWarps: 4, features: { f16: true }, tensorCores: 'emulate' });
+    expect(emulated.wgsl).toContain('fn mma_m16n8k16_f16(');
+    expect(emulated.wgsl).toContain('ldmatrix.m8n8');
   });
 
   it('f16 buffers: array<f16> with shader-f16, halves of u32 words (atomic where written) without', () => {

@@ -17,6 +17,8 @@ import { isCheapOp } from '../layouts/rematerialize.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
 } from './thread-ir.js';
+import { emitDotLoop } from './dot-loop.js';
+import type { SourceCommenter } from './source-comments.js';
 
 /**
  * A loop whose cp.async operand tiles are double-buffered: while iteration i works on one buffer,
@@ -96,6 +98,10 @@ export interface ThreadLoweringOptions {
   readonly asyncCopies?: boolean;
   /** Double-buffer the cp.async tiles of loops (software pipelining; needs asyncCopies). */
   readonly pipeline?: boolean;
+  /** Keep FMA dot products as loops over K instead of unrolling them (WGSL: shader compilers are slow on unrolled code). */
+  readonly dotLoops?: boolean;
+  /** Comments naming the kernel source line of the ops that follow, where it changes (one per lowering). */
+  readonly sourceComments?: SourceCommenter;
 }
 
 export function lowerToThreads(kernel: Func, numWarps: number, options: ThreadLoweringOptions = {}): ThreadProgram {
@@ -406,6 +412,8 @@ class ThreadLowering {
 
   // ---------------------------------------------------------------- ops
   private op(op: Op): void {
+    const note = this.options.sourceComments?.commentFor(op);
+    if (note) this.tb.emit({ op: 'comment', text: note });
     const fam = opcodeInfo(op.opcode).family;
     if (fam === 'unary') return this.unaryOp(op);
     if (fam === 'binary') return this.binaryOp(op);
@@ -1039,6 +1047,10 @@ class ThreadLowering {
     const fa = this.linear(dl, (t, k) => row(dl.table[t * dl.regs + k]!) * K, 'dot operand A');
     const fb = this.linear(dl, (t, k) => col(dl.table[t * dl.regs + k]!), 'dot operand B');
     const baseA = this.tidTerm(fa.tidBit, bytes, true), baseB = this.tidTerm(fb.tidBit, bytes, true);
+    if (this.options.dotLoops) {
+      const accs = emitDotLoop({ tb: this.tb, K, N, acc: c.regs, accType, inType, mem, bytes, baseA, baseB, aConst: fa.regConst, bConst: fb.regConst, bBytes: aBytes });
+      return this.define(op.result, accs.map((r) => this.narrow(r, dtypeOf(op.result.type))));
+    }
     const out = c.regs.map((acc0, k) => {
       let acc = this.tb.cvt(acc0, accType);
       for (let kk = 0; kk < K; kk++) {

@@ -27,6 +27,12 @@ export class WgslLoweringError extends Error {
 export interface WgslFeatures {
   /** The device has shader-f16: f16 buffers are `array<f16>` and f16 rounding is a conversion. */
   readonly f16?: boolean;
+  /**
+   * The device has subgroups of at least this many invocations, made of consecutive invocation indices
+   * (subgroup_invocation_id = local_invocation_index % subgroup_size; the WebGPU runtime checks it with a
+   * probe shader): butterfly shuffles with a lane mask below it are `subgroupShuffleXor`.
+   */
+  readonly subgroupSize?: number;
 }
 
 /** How a pointer parameter's elements sit in its storage buffer. */
@@ -268,6 +274,13 @@ class WgslRenderer {
   private npidName = 'npid';
   private smemName = 'smem';
   private shuffles = false;
+  private subgroups = false;
+  /**
+   * Which of the two exchange buffers of the emulated shuffles no invocation may still read (a barrier
+   * has passed since their last reads): a shuffle into a free buffer needs one barrier, not two.
+   */
+  private xchgFree: [boolean, boolean] = [true, true];
+  private xchgNext = 0;
   private mmaTypes = new Set<'f16' | 'bf16'>();
   private xchgName = 'xchg';
   private mmaTileName = 'mma_tile';
@@ -520,7 +533,7 @@ class WgslRenderer {
 
     this.body(this.p.body, '  ', fieldOf);
     if (this.shuffles)
-      decls.push(`var<workgroup> ${this.xchgName}: array<u32, ${this.p.threads}>; // exchange slots of the emulated warp shuffles`);
+      decls.push(`var<workgroup> ${this.xchgName}: array<u32, ${2 * this.p.threads}>; // two sets of exchange slots for the emulated warp shuffles`);
     if (this.mmaTypes.size)
       decls.push(`var<workgroup> ${this.mmaTileName}: array<f32, ${(this.p.threads / 32) * MMA_TILE_WORDS}>; // per warp: the A (16x16) and B (16x8) tiles of the emulated mma`);
 
@@ -534,6 +547,7 @@ class WgslRenderer {
     const out = [
       ...header,
       ...(usesF16 ? ['enable f16;'] : []),
+      ...(this.subgroups ? ['enable subgroups;'] : []),
       '',
       ...decls,
       '',
@@ -648,7 +662,9 @@ class WgslRenderer {
         L(`if (${this.src(i.pred).text}) { ${this.nameOf(i.dst)} = ${call}; }`);
         return;
       }
-      case 'bar': return L('workgroupBarrier();');
+      case 'bar':
+        this.xchgFree = [true, true];
+        return L('workgroupBarrier();');
       case 'ldv': case 'stv': {
         // Vector accesses become consecutive scalar ones (the helpers check each element's bounds).
         const bytes = MEM_BYTES_OF[i.mem];
@@ -667,34 +683,35 @@ class WgslRenderer {
       }
       case 'ldmatrix': {
         // Each lane needs the row addresses other lanes hold: exchange them, then read the 16-bit elements.
-        this.shuffles = true;
-        const X = this.xchgName, T = this.tidName;
+        const T = this.tidName;
         const u16 = this.smemU16Helper();
         L(`// ldmatrix.m8n8.x${i.dsts.length}${i.trans ? '.trans' : ''}: row addresses through workgroup memory`);
-        L('workgroupBarrier();');
-        L(`${X}[${T}] = ${this.src(i.addr, 'u32').text};`);
-        L('workgroupBarrier();');
+        const X = this.exchange(this.src(i.addr, 'u32').text, L);
         const warp = `(${T} & ~31u)`;
+        // The row address given by lane `lane` of matrix `first / 8` of this warp.
+        const row = (first: number, lane: string): string => X(`${warp} + ${first}u + ${lane}`);
         i.dsts.forEach((d, m) => {
           const expr = i.trans
-            ? `${u16}(${X}[${warp} + ${8 * m}u + 2u * (${T} & 3u)] + 2u * ((${T} & 31u) >> 2u)) | (${u16}(${X}[${warp} + ${8 * m + 1}u + 2u * (${T} & 3u)] + 2u * ((${T} & 31u) >> 2u)) << 16u)`
-            : `${u16}(${X}[${warp} + ${8 * m}u + ((${T} & 31u) >> 2u)] + 4u * (${T} & 3u)) | (${u16}(${X}[${warp} + ${8 * m}u + ((${T} & 31u) >> 2u)] + 4u * (${T} & 3u) + 2u) << 16u)`;
+            ? `${u16}(${row(8 * m, `2u * (${T} & 3u)`)} + 2u * ((${T} & 31u) >> 2u)) | (${u16}(${row(8 * m + 1, `2u * (${T} & 3u)`)} + 2u * ((${T} & 31u) >> 2u)) << 16u)`
+            : `${u16}(${row(8 * m, `((${T} & 31u) >> 2u)`)} + 4u * (${T} & 3u)) | (${u16}(${row(8 * m, `((${T} & 31u) >> 2u)`)} + 4u * (${T} & 3u) + 2u) << 16u)`;
           this.define(d, coerce({ text: expr, isConst: false, type: 'u32' }, wtype(d.type)).text, ind);
         });
         return;
       }
       case 'shfl_bfly': {
-        // WGSL subgroups need not be warps of 32 in tid order (llvmpipe's are 8 wide): exchange through workgroup memory.
-        this.shuffles = true;
         const t = wtype(i.src.type);
         const v = this.src(i.src, t).text;
+        const sg = this.opts.features.subgroupSize ?? 0;
+        if (i.laneMask < sg) {
+          // Within a subgroup (consecutive invocations, at least `sg` of them): the lane's partner is in it.
+          this.subgroups = true;
+          const x = t === 'bool' ? `subgroupShuffleXor(select(0u, 1u, ${v}), ${i.laneMask}u) != 0u` : `subgroupShuffleXor(${v}, ${i.laneMask}u)`;
+          return this.define(i.dst, x, ind);
+        }
+        // Across subgroups (WGSL's need not be warps of 32 in tid order; llvmpipe's are 8 wide): through workgroup memory.
         const bits = t === 'u32' ? v : t === 'bool' ? `select(0u, 1u, ${v})` : `bitcast<u32>(${v})`;
-        const X = this.xchgName;
         L(`// butterfly shuffle with the lane ${i.laneMask} away`);
-        L('workgroupBarrier();');
-        L(`${X}[${this.tidName}] = ${bits};`);
-        L('workgroupBarrier();');
-        const back = `${X}[${this.tidName} ^ ${i.laneMask}u]`;
+        const back = this.exchange(bits, L)(`(${this.tidName} ^ ${i.laneMask}u)`);
         return this.define(i.dst, t === 'u32' ? back : t === 'bool' ? `${back} != 0u` : `bitcast<${t}>(${back})`, ind);
       }
       case 'pack_half2': {
@@ -719,21 +736,49 @@ class WgslRenderer {
         const t = wtype(i.iv.type);
         const iv = this.nameOf(i.iv, 'k');
         L(`for (var ${iv}: ${t} = ${this.src(i.lb, t).text}; ${iv} < ${this.src(i.ub, t).text}; ${iv} = ${iv} + ${this.src(i.step, t).text}) {`);
+        // The body runs after the code before the loop or after its own end: assume no exchange buffer is free.
+        this.xchgFree = [false, false];
         this.body(i.body, ind + '  ', fieldOf);
+        this.xchgFree = [false, false];
         L('}');
         return;
       }
       case 'if': {
         L(`if (${this.src(i.cond).text}) {`);
+        const entry: [boolean, boolean] = [...this.xchgFree];
         this.body(i.then, ind + '  ', fieldOf);
+        const afterThen = this.xchgFree;
+        this.xchgFree = [...entry];
         const before = this.lines.length;
         L('} else {');
         this.body(i.else, ind + '  ', fieldOf);
         if (this.lines.length === before + 1) this.lines.pop();
         L('}');
+        this.xchgFree = [afterThen[0] && this.xchgFree[0], afterThen[1] && this.xchgFree[1]];
         return;
       }
     }
+  }
+
+  /**
+   * Publishes each invocation's `bits` in one of the two sets of exchange slots and returns how to read
+   * the bits of the invocation at an index. One barrier when the set chosen is free (a barrier has
+   * passed since its last reads), else two.
+   */
+  private exchange(bits: string, L: (s: string) => void): (index: string) => string {
+    this.shuffles = true;
+    let b = this.xchgFree[this.xchgNext] ? this.xchgNext : this.xchgFree[1 - this.xchgNext] ? 1 - this.xchgNext : -1;
+    if (b < 0) {
+      L('workgroupBarrier();');
+      b = this.xchgNext;
+    }
+    const X = this.xchgName, T = this.tidName, n = this.p.threads;
+    L(`${X}[${b ? `${n}u + ` : ''}${T}] = ${bits};`);
+    L('workgroupBarrier();');
+    // Every invocation has finished reading the other set before this barrier; this one is read next.
+    this.xchgFree = b ? [true, false] : [false, true];
+    this.xchgNext = 1 - b;
+    return (index) => (b ? `${X}[${n}u + ${index}]` : `${X}[${index}]`);
   }
 
   private binary(i: Extract<Instr, { op: 'binary' }>, ind: string): void {
@@ -1030,11 +1075,27 @@ class WgslRenderer {
 
   // ------------------------------------------------------------ rounding helpers
   /**
-   * Rounding to f16 uses the implementation's conversion (pack2x16float); WGSL does not fix its rounding
-   * mode, llvmpipe's is round-to-nearest-even (test/wgsl-rounding.test.ts checks it against the simulator's).
+   * Rounding to f16 in integer arithmetic, as round_bf16: not through f16(x) or pack2x16float, whose
+   * rounding WGSL leaves to the implementation, and which llvmpipe (NIR) optimizes away in a round trip
+   * back to f32 (f32(f16(x)) and unpack2x16float(pack2x16float(x)) both return x unrounded there).
+   * Normal results keep 10 mantissa bits (nearest, ties to even); below 2^-14 the result is a multiple
+   * of 2^-24 (round() ties to even, and the scalings by powers of two are exact); 65520 and beyond
+   * overflow to infinity; NaN stays NaN. test/webgpu-rounding.test.ts checks it bit for bit against the
+   * CPU interpreter.
    */
   private roundF16(): string {
-    return this.helper('round_f16', () => '// Rounds to the nearest f16, kept in an f32.\nfn round_f16(x: f32) -> f32 {\n  return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0f))).x;\n}');
+    return this.helper('round_f16', () => [
+      '// Rounds to the nearest f16 (ties to even; overflow to infinity), kept in an f32. Branch-free: it is inlined a lot.',
+      'fn round_f16(x: f32) -> f32 {',
+      '  let b = bitcast<u32>(x);',
+      '  let a = b & 0x7fffffffu;',
+      '  let n = (a + 0xfffu + ((a >> 13u) & 1u)) & 0xffffe000u;',
+      '  let normal = select(n, 0x7f800000u, n >= 0x47800000u);',
+      '  let tiny = bitcast<u32>(round(bitcast<f32>(a) * 16777216.0f) * 5.9604644775390625e-8f);',
+      '  let r = select(normal, tiny, a < 0x38800000u) | (b & 0x80000000u);',
+      '  return bitcast<f32>(select(r, b | 0x00400000u, a > 0x7f800000u));',
+      '}',
+    ].join('\n'));
   }
 
   private roundBF16(): string {

@@ -17,6 +17,13 @@ export interface WebGpuFeatures {
   readonly f16: boolean;
   readonly timestamps: boolean;
   readonly subgroups: boolean;
+  /**
+   * With subgroups: the smallest subgroup size, when a probe shader found every subgroup made of
+   * consecutive invocations (subgroup_invocation_id = local_invocation_index % subgroup_size) in
+   * workgroups of 32 to 1024 invocations; the WGSL backend then uses subgroupShuffleXor for shuffles
+   * within it. Undefined otherwise (shuffles go through workgroup memory).
+   */
+  readonly subgroupSize: number | undefined;
 }
 
 export interface WebGpuContext {
@@ -108,15 +115,71 @@ async function createContext(options: WebGpuInitOptions): Promise<WebGpuContext>
   const device = await adapter.requestDevice({ requiredFeatures: want, requiredLimits });
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const adapterName = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+  const subgroups = device.features.has('subgroups');
+  let subgroupSize: number | undefined;
+  if (subgroups) {
+    const probed = await probeSubgroups(device, device.limits.maxComputeInvocationsPerWorkgroup);
+    const min = info.subgroupMinSize;
+    subgroupSize = probed === undefined ? undefined : typeof min === 'number' && min > 0 ? Math.min(min, probed) : probed;
+  }
   return {
     gpu,
     adapterName,
     isFallbackAdapter: info.isFallbackAdapter === true,
     adapter,
     device,
-    features: { f16: device.features.has('shader-f16'), timestamps: device.features.has('timestamp-query'), subgroups: device.features.has('subgroups') },
+    features: { f16: device.features.has('shader-f16'), timestamps: device.features.has('timestamp-query'), subgroups, subgroupSize },
     limits: device.limits,
   };
+}
+
+/**
+ * Runs a probe shader in workgroups of 32, 128, 256 and 1024 invocations (where allowed): every
+ * invocation reports its subgroup size when its subgroup_invocation_id is its local_invocation_index
+ * modulo that size, else 0. Resolves to the smallest size seen when every invocation passed, else
+ * undefined (or when anything fails).
+ */
+async function probeSubgroups(device: GPUDevice, maxInvocations: number): Promise<number | undefined> {
+  const sizes = [32, 128, 256, 1024].filter((n) => n <= maxInvocations);
+  const groups = 2;
+  try {
+    device.pushErrorScope('validation');
+    const total = sizes.reduce((a, n) => a + n * groups, 0);
+    const out = device.createBuffer({ size: 4 * total, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 4 * total, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    let offset = 0;
+    for (const n of sizes) {
+      const code = `enable subgroups;
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(${n})
+fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>,
+        @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) size: u32) {
+  out[${offset}u + wg.x * ${n}u + tid] = select(0u, size, size > 0u && sid == tid % size);
+}`;
+      const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+      const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] });
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(groups);
+      pass.end();
+      offset += n * groups;
+    }
+    enc.copyBufferToBuffer(out, 0, read, 0, 4 * total);
+    device.queue.submit([enc.finish()]);
+    const err = await device.popErrorScope();
+    if (err) return undefined;
+    await read.mapAsync(MapMode.READ);
+    const seen = new Uint32Array(read.getMappedRange().slice(0));
+    read.unmap();
+    out.destroy();
+    read.destroy();
+    if (seen.some((v) => v === 0)) return undefined;
+    return Math.min(...seen);
+  } catch {
+    return undefined;
+  }
 }
 
 // WebGPU's numeric flags (GPUBufferUsage, GPUMapMode, GPUShaderStage), so that no globals are needed.

@@ -12,7 +12,7 @@
 // `initWebGPU()` must be awaited once before 'webgpu' is used (it finds the adapter and creates the
 // device); afterwards `defaultDevice()` picks WebGPU when there is no CUDA GPU.
 import { summarizeTimings } from '../timing.js';
-import { lowerToWgsl, type WgslKernel } from '../../compiler/backends/wgsl/index.js';
+import { lowerToWgsl, type WgslFeatures, type WgslKernel } from '../../compiler/backends/wgsl/index.js';
 import { LaunchError } from '../../compiler/frontend/errors.js';
 import type { DType } from '../../compiler/ir/dtype.js';
 import type { CompiledKernel } from '../compiled.js';
@@ -33,8 +33,31 @@ export interface WebGpuKernelArtifact {
   readonly compileErrors: Promise<string | undefined>;
 }
 
-export const wgslArtifactKey = (f16: boolean, numWarps: number): string => `wgsl:${f16 ? 'f16' : 'nof16'}:${numWarps}`;
-export const webgpuArtifactKey = (f16: boolean, numWarps: number): string => `webgpu:${wgslArtifactKey(f16, numWarps)}`;
+/** What the WGSL of a kernel depends on besides the kernel: the features it may use and how it runs f16/bf16 dots. */
+export interface WgslVariant {
+  readonly features: WgslFeatures;
+  readonly tensorCores: 'fma' | 'emulate';
+}
+export const wgslArtifactKey = (v: WgslVariant, numWarps: number): string =>
+  `wgsl:${v.features.f16 ? 'f16' : 'nof16'}:sg${v.features.subgroupSize ?? 0}:${v.tensorCores}:${numWarps}`;
+export const webgpuArtifactKey = (v: WgslVariant, numWarps: number): string => `webgpu:${wgslArtifactKey(v, numWarps)}`;
+
+/** Choices of the WebGPU device (`webgpuDevice().configure(...)`), e.g. to test the paths without a feature. */
+export interface WebGpuDeviceOptions {
+  /** Use shader-f16 where the adapter has it (default true); false stores f16 as halves of u32 words. */
+  readonly shaderF16?: boolean;
+  /** Use subgroup shuffles where the adapter has subgroups of consecutive invocations (default true). */
+  readonly subgroups?: boolean;
+  /** f16/bf16 dots: on FMA (default) or through the emulated tensor-core path ('emulate'). */
+  readonly tensorCores?: 'fma' | 'emulate';
+  /**
+   * The fewest warps (32 invocations each) a workgroup gets, whatever numWarps a launch asks for
+   * (default 4; 1 honours every launch's numWarps). A kernel's result does not depend on its warp count;
+   * on WebGPU a warp is no hardware unit, and a block spread over more invocations makes a smaller
+   * shader: llvmpipe compiles PoPE flash attention with 4 warps in about half the time it takes with 2.
+   */
+  readonly minWarps?: number;
+}
 
 export interface WebGpuTiming {
   /** Median GPU time of one iteration (the sum of its dispatches' durations), in milliseconds. */
@@ -51,6 +74,23 @@ export class WebGpuDevice implements Device {
   private readonly scopes: Promise<void>[] = [];
   /** While timing: where each dispatch writes its begin/end timestamps. */
   private timing: { set: GPUQuerySet; next: number; capacity: number } | undefined;
+  private options: WebGpuDeviceOptions = {};
+
+  /** Changes the device's choices for kernels launched from now on; returns the previous ones. */
+  configure(options: WebGpuDeviceOptions): WebGpuDeviceOptions {
+    const old = this.options;
+    this.options = { ...old, ...options };
+    return old;
+  }
+
+  /** The features and dot path the WGSL is generated for, with the current options. */
+  get variant(): WgslVariant {
+    const f = this.context.features, o = this.options;
+    return {
+      features: { f16: f.f16 && o.shaderF16 !== false, subgroupSize: o.subgroups === false ? undefined : f.subgroupSize },
+      tensorCores: o.tensorCores ?? 'fma',
+    };
+  }
 
   get name(): string {
     const c = webgpuContextIfReady();
@@ -92,15 +132,19 @@ export class WebGpuDevice implements Device {
   }
 
   /** Lowers (once per warp count and feature set) and creates the compute pipeline (once per device). */
-  prepare(kernel: CompiledKernel, numWarps: number): WebGpuKernelArtifact {
+  prepare(kernel: CompiledKernel, requestedWarps: number): WebGpuKernelArtifact {
     const c = this.context;
-    const key = webgpuArtifactKey(c.features.f16, numWarps);
+    const numWarps = this.warpsFor(requestedWarps);
+    const variant = this.variant;
+    const key = webgpuArtifactKey(variant, numWarps);
     const cached = kernel.artifacts.get(key) as WebGpuKernelArtifact | undefined;
     if (cached) return cached;
-    const wkey = wgslArtifactKey(c.features.f16, numWarps);
+    const wkey = wgslArtifactKey(variant, numWarps);
     let wgsl = kernel.artifacts.get(wkey) as WgslKernel | undefined;
     if (!wgsl) {
-      wgsl = lowerToWgsl(kernel.module, { numWarps, features: { f16: c.features.f16 } });
+      const module = kernel.module;
+      const file = module.kernel.loc?.file;
+      wgsl = lowerToWgsl(module, { numWarps, ...variant, sources: file ? { [file]: kernel.sourceText } : undefined });
       kernel.artifacts.set(wkey, wgsl);
     }
     const what = `kernel '${kernel.name}' on ${this.name}`;
@@ -131,6 +175,12 @@ export class WebGpuDevice implements Device {
     const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors };
     kernel.artifacts.set(key, art);
     return art;
+  }
+
+  /** The warps a launch asking for `numWarps` runs with: at least minWarps, within the adapter's invocation limit. */
+  warpsFor(numWarps: number): number {
+    const limit = Math.max(1, Math.floor(this.context.limits.maxComputeInvocationsPerWorkgroup / 32));
+    return Math.max(numWarps, Math.min(this.options.minWarps ?? 4, limit));
   }
 
   launch(req: LaunchRequest): void {

@@ -76,11 +76,15 @@ export class WebGpuDevice implements Device {
   private timing: { set: GPUQuerySet; next: number; capacity: number } | undefined;
   private options: WebGpuDeviceOptions = {};
 
-  /** Changes the device's choices for kernels launched from now on; returns the previous ones. */
+  /**
+   * Changes the device's choices for kernels launched from now on (the keys given; an explicit
+   * undefined restores a default); returns the previous choices, every key present, so that
+   * `configure(previous)` restores them.
+   */
   configure(options: WebGpuDeviceOptions): WebGpuDeviceOptions {
     const old = this.options;
     this.options = { ...old, ...options };
-    return old;
+    return { shaderF16: old.shaderF16, subgroups: old.subgroups, tensorCores: old.tensorCores, minWarps: old.minWarps };
   }
 
   /** The features and dot path the WGSL is generated for, with the current options. */

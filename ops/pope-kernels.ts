@@ -1,7 +1,7 @@
 // Host-side launchers of the PoPE kernels on raw buffers: they check shapes, derive strides, block
 // sizes and the grid. The tensor-level op API builds on these.
 import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
-import { popeSimilarity } from '../kernels/pope-similarity.js';
+import { popeSimilarity, popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
 import { autotune, type AutotuneConfig } from '../runtime/autotune.js';
@@ -50,13 +50,43 @@ export function launchPopeApply(
   );
 }
 
-/** sim [B, H, Nq, Nk] (f32) of q [B, H, Nq, D] and k [B, Hkv, Nk, D]; freqs [Nk, rot]; bias [H, rot]. */
+/**
+ * sim [B, H, Nq, Nk] (f32) of q [B, H, Nq, D] and k [B, Hkv, Nk, D]; freqs [Nk, rot]; bias [H, rot].
+ * With `features` (scratch of popeFeatureWidth(D, rot) elements per row, in popeFeatureDType), a
+ * pre-pass computes each query's and key's features once and a tiled product (128 × 64 tiles on
+ * tensor cores for f16/bf16, 64 × 64 f32 products otherwise) writes the scores; without, one kernel
+ * rotates 16 × 16 tiles of both (every key row once per query tile).
+ */
 export function launchPopeSimilarity(
   q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
-  freqs: BufferArg, bias: BufferArg | null, sim: BufferArg, o: Common,
+  freqs: BufferArg, bias: BufferArg | null, sim: BufferArg,
+  o: Common & { readonly features?: { readonly queries: BufferArg; readonly keys: BufferArg } },
 ): void {
   const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   checkQK(qShape, kShape, o.rotateDim);
+  const f = o.features;
+  if (f) {
+    const BF = popeFeatureWidth(D, o.rotateDim);
+    const rows = (x: BufferArg, Hx: number, N: number, s: Strides4, dst: BufferArg, isQuery: boolean): void =>
+      popeRowFeatures.launch(
+        { grid: [Math.ceil(N / 64), B * Hx], device: o.device, numWarps: 8 },
+        x, freqs, bias ?? freqs, dst, Hx, N, D, o.rotateDim, isQuery ? Nk - Nq : 0, 1, s[0], s[1], s[2],
+        isQuery && bias !== null, o.toMagnitude ?? 'softplus', 64, BF,
+      );
+    rows(q, H, Nq, qStrides, f.queries, true);
+    rows(k, Hkv, Nk, kStrides, f.keys, false);
+    const tc = dotType(o, q) !== 'f32';
+    // 128 × 64 tiles on 8 warps: ptxas keeps them in 104 registers, two programs per SM.
+    const BM = tc ? 128 : 64, BN = 64;
+    // Each program walks up to 16 key tiles (fewer when that leaves under ~2048 programs).
+    const tilesM = Math.ceil(Nq / BM) * B * H, tilesN = Math.ceil(Nk / BN);
+    const perProgram = BN * Math.max(1, Math.min(16, Math.floor((tilesM * tilesN) / 2048)));
+    popeSimilarityFromFeatures.launch(
+      { grid: [Math.ceil(Nk / perProgram), Math.ceil(Nq / BM), B * H], device: o.device, numWarps: tc ? 8 : 4 },
+      f.queries, f.keys, sim, H, H / Hkv, Nq, Nk, perProgram, H * Nq * Nk, Nq * Nk, Nk, BM, BN, BF,
+    );
+    return;
+  }
   const BM = 16, BN = 16;
   popeSimilarity.launch(
     { grid: [Math.ceil(Nq / BM), Math.ceil(Nk / BN), B * H], device: o.device },

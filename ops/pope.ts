@@ -8,6 +8,7 @@ import { clampKernel } from '../kernels/elementwise.js';
 import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, flashTiling, popeFeatureWidth, popeFeatureDType, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import type { MagnitudeFn } from '../kernels/pope-apply.js';
+import { decodeApplies, decodeScratchSizes, launchPopeDecode } from './pope-decode.js';
 
 export interface PoPEOptions {
   readonly heads: number;
@@ -230,8 +231,11 @@ export function computeAttnSimilarity(
   const qs = check4('q', qv), ks = check4('k', kv);
   checkPosEmb(posEmb, qs[1]);
   const sim = outTensor(options.out, [qs[0], qs[1], qs[2], ks[2]], 'f32', q.device);
-  launchPopeSimilarity(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), freqs.storage.arg, bias.storage.arg, sim.storage.arg,
-    { rotateDim: freqs.shape[1]!, toMagnitude: options.toMagnitude, device: q.device });
+  // Features of every query and key computed once, into scratch, then one tiled product.
+  const o = { rotateDim: freqs.shape[1]!, toMagnitude: options.toMagnitude, device: q.device };
+  const dtype = popeFeatureDType(o, qv.storage.arg), width = popeFeatureWidth(qs[3], o.rotateDim);
+  const features = { queries: scratchBuffer(q.device, dtype, qs[0] * qs[1] * qs[2] * width, 'q'), keys: scratchBuffer(q.device, dtype, ks[0] * ks[1] * ks[2] * width, 'k') };
+  launchPopeSimilarity(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), freqs.storage.arg, bias.storage.arg, sim.storage.arg, { ...o, features });
   return sim;
 }
 
@@ -289,6 +293,14 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
     else throw new RangeError(`mask must have shape [${B}, ${Nk}], [${Nq}, ${Nk}] or [${B}, ${Nq}, ${Nk}], got [${m.shape}]`);
   }
   const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device, autotune: options.autotune };
+  // Short query lengths (decoding): split the keys across programs (flash-decoding), partials combined.
+  if (decodeApplies(qs, ks)) {
+    const n = decodeScratchSizes(qs, ks);
+    const scratch = { out: scratchBuffer(q.device, 'f32', n.out, 'decode-o'), m: scratchBuffer(q.device, 'f32', n.stats, 'decode-m'), l: scratchBuffer(q.device, 'f32', n.stats, 'decode-l') };
+    launchPopeDecode(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), vv.storage.arg, strides4('v', vv),
+      freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), { ...launch, scratch });
+    return out;
+  }
   // Keys rotated once by a pre-pass into scratch when several query blocks read each key head.
   let features: { queries: Tensor['storage']['arg']; keys: Tensor['storage']['arg'] } | undefined;
   if (flashTiling(qs, ks, launch, qv.storage.arg).rotateKeysOnce) {

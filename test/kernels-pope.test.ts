@@ -3,6 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import { toHost, fromHost, type DType } from '../index.js';
 import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, popeFeatureWidth, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
+import { launchPopeDecode, decodePlan, decodeScratchSizes } from '../ops/pope-decode.js';
+import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import * as ref from './reference/reference.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { rng } from './reference/random.js';
@@ -107,6 +109,61 @@ describe.each(testDevices())('on %s', (device) => {
       const sim32 = new Float32Array(B * H * Nq * Nk);
       launchPopeSimilarity(q.arg, [B, H, Nq, D], contiguous([B, H, Nq, D]), k.arg, [B, Hkv, Nk, D], contiguous([B, Hkv, Nk, D]), freqs, bias, sim32, { rotateDim: rot, device, precision: 'f32' });
       expectClose(sim32, want, tolerance[dtype], 'similarity with f32 products');
+    });
+
+    it('popeSimilarity from features (pre-pass once per row, then a tiled product): GQA, q_len < k_len, ragged', () => {
+      const B = 2, H = 4, Hkv = 2, Nq = 19, Nk = 137, D = 20, rot = 12;
+      const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
+      const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2));
+      const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+      const bias = Float32Array.from(r.array(H * rot, -6, 0));
+      const want = ref.popeSimilarity(q.exact, qs, k.exact, ks, Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot });
+      const BF = popeFeatureWidth(D, rot);
+      for (const precision of ['input', 'f32'] as const) {
+        const featureType: DType = precision === 'f32' ? 'f32' : dtype;
+        const scratch = (rows: number) => ({ dtype: featureType, data: toHost(featureType, new Float64Array(rows * BF).fill(NaN)) });
+        const features = { queries: scratch(B * H * Nq), keys: scratch(B * Hkv * Nk) };
+        const sim = new Float32Array(B * H * Nq * Nk);
+        launchPopeSimilarity(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), freqs, bias, sim, { rotateDim: rot, device, precision, features });
+        const tol = precision === 'f32' ? tolerance[dtype] : productTolerance(dtype, want);
+        expectClose(sim, want, tol, `similarity from features, ${precision} products`);
+        // The same features through programs that each walk several key tiles (two 64-key tiles, then the ragged rest).
+        const again = new Float32Array(B * H * Nq * Nk).fill(NaN);
+        const BM = featureType === 'f32' ? 64 : 128;
+        popeSimilarityFromFeatures.launch({ grid: [Math.ceil(Nk / 128), Math.ceil(Nq / BM), B * H], device, numWarps: featureType === 'f32' ? 4 : 8 },
+          features.queries, features.keys, again, H, H / Hkv, Nq, Nk, 128, H * Nq * Nk, Nq * Nk, Nk, BM, 64, BF);
+        expectClose(again, want, tol, `similarity from features, ${precision} products, 128 keys per program`);
+      }
+    });
+
+    it('popeDecode (split-K): chunks with a remainder, GQA rows stacked in M, causal, masks, partial rotation, q_len < k_len', () => {
+      const Nk = 300, D = 24, rot = 16, B = 2;
+      const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+      for (const [H, Hkv, Nq] of [[4, 2, 3], [4, 1, 1]] as const) {
+        const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
+        const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2)), v = input(dtype, r.array(B * Hkv * Nk * D, -1, 1));
+        const bias = Float32Array.from(r.array(H * rot, -6, 0));
+        // Key padding that empties the whole last chunk of batch 1, and a (batch, query, key) mask.
+        const pad = Array.from({ length: B * Nk }, (_, i) => (i < Nk ? i % 5 !== 2 : i % Nk < 250));
+        const m3 = Array.from({ length: B * Nq * Nk }, (_, i) => (i * 7) % 3 !== 0);
+        const masks = [
+          { name: 'no mask', arg: undefined, want: {} },
+          { name: 'key padding', arg: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] as const }, want: { keyPaddingMask: pad } },
+          { name: '3-D mask', arg: { data: Uint8Array.from(m3, Number), strides: [Nq * Nk, Nk, 1] as const }, want: { mask: (b: number, i: number, j: number) => m3[(b * Nq + i) * Nk + j]! } },
+        ];
+        expect(decodePlan(qs, ks, 128).splits).toBe(3); // 128 + 128 + 44 keys
+        for (const causal of [false, true])
+          for (const m of masks) {
+            const n = decodeScratchSizes(qs, ks, 128);
+            const scratch = { out: new Float32Array(n.out).fill(NaN), m: new Float32Array(n.stats).fill(NaN), l: new Float32Array(n.stats).fill(NaN) };
+            const out = new Float32Array(B * H * Nq * D);
+            launchPopeDecode(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs),
+              { rotateDim: rot, causal, softmaxScale: 0.2, mask: m.arg, device, scratch, chunk: 128 });
+            const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
+              { rotateDim: rot, causal, softmaxScale: 0.2, ...m.want });
+            expectClose(out, want, productTolerance(dtype, want), `decode H=${H} Hkv=${Hkv} Nq=${Nq} causal=${causal} ${m.name}`);
+          }
+      }
     });
 
     it('popeFlashAttention: causal, key padding mask, softmax scale, GQA, partial rotation, q_len < k_len', () => {

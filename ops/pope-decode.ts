@@ -1,0 +1,88 @@
+// Host-side launchers of split-K PoPE attention for short query lengths (kernels/pope-decode.ts):
+// the key axis is cut into chunks, each (chunk, batch, kv head) computes partial softmax triples for
+// all query rows of its kv head, and a second kernel combines them.
+import { popeDecodeSplit, popeDecodeCombine } from '../kernels/pope-decode.js';
+import { popeFeatureDType, type FlashOptions, type Shape4, type Strides4 } from './pope-kernels.js';
+import type { BufferArg } from '../runtime/buffers.js';
+
+const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+const blockDim = (d: number): number => Math.max(16, nextPow2(d));
+
+/** Query lengths up to this take the split-K path in flashAttnWithPope. */
+export const DECODE_MAX_QUERIES = 16;
+/** The most query rows (query heads per kv head × queries) one split-K program stacks in M. */
+const DECODE_MAX_ROWS = 64;
+/** Programs the key split aims at: several waves of the largest GPUs (132 SMs × several programs each). */
+const TARGET_PROGRAMS = 4096;
+/** The most chunks (the combine kernel reads all of a row's partials in one tile). */
+const MAX_SPLITS = 128;
+
+/** Whether the split-K kernel can take this attention (short queries, few query heads per kv head). */
+export function decodeApplies(qShape: Shape4, kShape: Shape4): boolean {
+  return qShape[2] <= DECODE_MAX_QUERIES && (qShape[1] / kShape[1]) * qShape[2] <= DECODE_MAX_ROWS;
+}
+
+export interface DecodePlan {
+  readonly BM: number; readonly BN: number; readonly numWarps: number;
+  /** Keys per program (a multiple of BN) and the number of chunks. */
+  readonly chunk: number; readonly splits: number;
+}
+
+/**
+ * The tiling: all query rows of a kv head in one M tile (16 at least), 64-key tiles on 8 warps (32-key
+ * tiles on 4 warps for D > 64): ptxas fits either in 128 registers without spilling (1 warp per 16 rows,
+ * which would keep P in registers, needs 255 and spills), and chunks such that B·Hkv·splits reaches
+ * TARGET_PROGRAMS, at least two key tiles each (the V copies are double-buffered across them).
+ */
+export function decodePlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
+  const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
+  const BM = Math.max(16, nextPow2((H / Hkv) * Nq));
+  const BN = D > 64 ? 32 : 64;
+  const roundUp = (x: number): number => Math.ceil(x / BN) * BN;
+  let c = chunk ?? Math.max(2 * BN, roundUp(Math.ceil(Nk / Math.ceil(TARGET_PROGRAMS / (B * Hkv)))));
+  if (chunk !== undefined && (chunk < 1 || chunk % BN !== 0)) throw new RangeError(`decode chunk must be a positive multiple of ${BN}, got ${chunk}`);
+  c = Math.max(c, roundUp(Math.ceil(Nk / MAX_SPLITS)));
+  return { BM, BN, numWarps: BN === 64 ? 8 : 4, chunk: c, splits: Math.ceil(Nk / c) };
+}
+
+/** Scratch sizes (f32 elements) of the partial outputs and of the partial maxima/sums. */
+export function decodeScratchSizes(qShape: Shape4, kShape: Shape4, chunk?: number): { out: number; stats: number } {
+  const { splits } = decodePlan(qShape, kShape, chunk);
+  const rows = qShape[0] * qShape[1] * qShape[2];
+  return { out: rows * splits * blockDim(qShape[3]), stats: rows * splits };
+}
+
+export interface DecodeOptions extends FlashOptions {
+  /** f32 scratch of decodeScratchSizes(): partial outputs, maxima and sums. */
+  readonly scratch: { readonly out: BufferArg; readonly m: BufferArg; readonly l: BufferArg };
+  /** Keys per program (a multiple of the key tile); default from decodePlan. */
+  readonly chunk?: number;
+}
+
+/** out [B, H, Nq, D] (strided) of PoPE attention by split-K: same semantics as launchPopeFlashAttention. */
+export function launchPopeDecode(
+  q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
+  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, out: BufferArg, outStrides: Strides4, o: DecodeOptions,
+): void {
+  const [B, H, Nq, D] = qShape, [Bk, Hkv, Nk, Dk] = kShape;
+  if (B !== Bk || D !== Dk || H % Hkv !== 0 || Nq > Nk || o.rotateDim < 1 || o.rotateDim > D)
+    throw new RangeError(`launchPopeDecode: incompatible q [${qShape}] and k [${kShape}] (rotateDim ${o.rotateDim})`);
+  if (!decodeApplies(qShape, kShape)) throw new RangeError(`launchPopeDecode: ${H / Hkv} query heads per kv head × ${Nq} queries is more than the split-K kernel stacks`);
+  const { BM, BN, numWarps, chunk, splits } = decodePlan(qShape, kShape, o.chunk);
+  const BD = blockDim(D);
+  const mask = o.mask;
+  const { scratch } = o;
+  popeDecodeSplit.launch(
+    { grid: [splits, B * Hkv], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM: o.minBlocksPerSM },
+    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), scratch.out, scratch.m, scratch.l,
+    H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
+    qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
+    mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
+    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, BD, popeFeatureDType(o, q),
+  );
+  const BS = Math.max(2, nextPow2(splits));
+  popeDecodeCombine.launch(
+    { grid: [B * H * Nq], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
+    scratch.out, scratch.m, scratch.l, out, H, Nq, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
+  );
+}

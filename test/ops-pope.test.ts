@@ -9,6 +9,7 @@ import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
 import { expectClose, F32, halfProductTolerance } from './reference/compare.js';
+import { decodeApplies, decodePlan } from '../ops/pope-decode.js';
 import { testDevices } from './reference/devices.js';
 
 const golden = loadGolden();
@@ -163,6 +164,26 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
       const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true, autotune });
       expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('bf16', want, F32), `bf16 flash, autotune ${autotune}`);
     }
+  });
+
+  it('decoding (q_len <= 16) takes the split-K path: fp16, GQA, causal, k_len over several chunks; and bf16 similarity from features', async () => {
+    const r = rng(13);
+    const B = 2, H = 4, Hkv = 2, Nq = 2, Nk = 300, D = 16; // 128-key chunks: 128 + 128 + 44
+    const q = r.array(B * H * Nq * D, -1, 1), k = r.array(B * Hkv * Nk * D, -1, 1), v = r.array(B * Hkv * Nk * D, -1, 1);
+    const pe = new PoPE(D, { heads: H, biasUniformInit: true, seed: 6, device }).forward(Nk);
+    const half = (x: Float64Array, shape: number[], dtype: 'f16' | 'bf16') => Tensor.from(x, { shape, dtype: 'f32', device }).to(dtype);
+    const exact = async (t: Tensor) => Float64Array.from(await t.to('f32').toArray());
+    const [qt, kt, vt] = [half(q, [B, H, Nq, D], 'f16'), half(k, [B, Hkv, Nk, D], 'f16'), half(v, [B, Hkv, Nk, D], 'f16')];
+    const [freqs, bias] = [await pe.freqs.toArray(), await pe.bias.toArray()];
+    const want = ref.popeFlashAttention(await exact(qt), [B, H, Nq, D], await exact(kt), [B, Hkv, Nk, D], await exact(vt), [B, Hkv, Nk, D], freqs, bias, { rotateDim: D, causal: true });
+    expect(decodeApplies([B, H, Nq, D], [B, Hkv, Nk, D])).toBe(true);
+    expect(decodePlan([B, H, Nq, D], [B, Hkv, Nk, D]).splits).toBe(3);
+    const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true });
+    expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('f16', want, F32), 'fp16 decode');
+
+    const [qb, kb] = [half(q, [B, H, Nq, D], 'bf16'), half(k, [B, Hkv, Nk, D], 'bf16')];
+    const wantSim = ref.popeSimilarity(await exact(qb), [B, H, Nq, D], await exact(kb), [B, Hkv, Nk, D], freqs, bias, { rotateDim: D });
+    expectClose(await computeAttnSimilarity(qb, kb, pe).toArray(), wantSim, halfProductTolerance('bf16', wantSim, F32), 'bf16 similarity');
   });
 
   it('errors name the argument, the expected and the received', () => {

@@ -15,6 +15,8 @@ import { popeApply } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
+import { popeDecodeSplit, popeDecodeCombine } from '../kernels/pope-decode.js';
+import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 
 const PTXAS = process.env['TILEJIT_PTXAS'] ?? ['/usr/local/bin/ptxas', '/usr/local/cuda/bin/ptxas'].find(existsSync);
 const dir = mkdtempSync(join(tmpdir(), 'tilejit-ptxas-'));
@@ -37,6 +39,10 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
   ['popeRowFeatures', popeRowFeatures as AnyKernel, (d) => [buf(d), f32(), f32(), buf(d === 'f32' ? 'f32' : d), 2, 70, 24, 16, 3, 0.25, 1, 1, 1, true, 'softplus', 64, 64]],
   ['popeFlashAttention (keys rotated once)', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 70, 24, 16, 0.2,
     1, 1, 1, 1, 1, 64, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 64, 64, 32, d === 'f32' ? 'f32' : d, true, 64]],
+  ['popeDecodeSplit', popeDecodeSplit as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 4, 2, 3, 70, 24, 16, 0.2, 64, 2,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 32, 32, d === 'f32' ? 'f32' : d]],
+  ['popeDecodeCombine', popeDecodeCombine as AnyKernel, (d) => [f32(), f32(), f32(), buf(d), 4, 3, 24, 5, 1, 1, 1, 8, 32]],
+  ['popeSimilarityFromFeatures', popeSimilarityFromFeatures as AnyKernel, (d) => [buf(d), buf(d), f32(), 4, 2, 5, 70, 64, 1, 1, 1, 64, 32, 64]],
 ];
 
 describe.skipIf(!PTXAS)(`ptxas accepts the PTX of every sample kernel${PTXAS ? '' : ' (skipped: no ptxas at /usr/local/bin/ptxas or $TILEJIT_PTXAS)'}`, () => {
@@ -87,5 +93,28 @@ describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
     expect(ptx).toMatch(/\.maxntid 128, 1, 1\n\.minnctapersm 4\n/);
     const regs = Number(/Used (\d+) registers/.exec(assemble(ptx, 'flash-min-blocks'))?.[1]);
     expect(regs).toBeLessThanOrEqual(65536 / (4 * 128));
+  });
+});
+
+describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark sizes assemble without spills', () => {
+  const report = (kernel: AnyKernel, args: unknown[], numWarps: number, name: string): string => {
+    const { compiled } = kernel.specialize({ device: 'ptx-sim', numWarps }, ...(args as never[]));
+    const file = join(dir, `${name}.ptx`);
+    writeFileSync(file, lowerToPtx(compiled.module, { numWarps, arch: 'sm_90' }).ptx);
+    const r = spawnSync(PTXAS!, ['-arch=sm_90', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });
+    if (r.status !== 0) expect.fail(`ptxas rejected ${file}:\n${r.stderr}`);
+    return r.stdout + r.stderr;
+  };
+  const Nk = 32768, N = 4096, D = 64;
+  it('popeDecodeSplit: decode B=8 H=16 k_len=32768 D=64 fp16 (16 query rows, 64-key tiles, 8 warps)', () => {
+    const h = buf('f16');
+    const out = report(popeDecodeSplit as AnyKernel, [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, 1, 1, Nk, D, D, 0.125, 1024, 32,
+      16 * D, D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, 'softplus', 16, 64, 64, 'f16'], 8, 'decode-split-gpu');
+    expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
+  });
+  it('popeSimilarityFromFeatures: similarity B=2 H=8 N=4096, bf16 features (128 × 64 tiles, 8 warps)', () => {
+    const h = buf('bf16');
+    const out = report(popeSimilarityFromFeatures as AnyKernel, [h, h, new Float32Array(64), 8, 1, N, N, 1024, 8 * N * N, N * N, N, 128, 64, 128], 8, 'similarity-gpu');
+    expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
   });
 });

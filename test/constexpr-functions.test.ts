@@ -20,6 +20,14 @@ function applyActivation(x: tl.Tensor, ACT: tl.constexpr<Activation | 'square'>)
   return typeof ACT === 'function' ? ACT(x) : x * x;
 }
 
+// Two function constexprs in one kernel: each call site inlines its own function.
+const mapTwice = jit(function mapTwice(X: tl.Ptr, Out: tl.Ptr, n: tl.i32, F: tl.constexpr<Activation>, G: tl.constexpr<Activation>, BLOCK: tl.constexpr) {
+  const offs = tl.programId(0) * BLOCK + tl.arange(0, BLOCK);
+  const m = offs < n;
+  const x = tl.load(X + offs, { mask: m, other: 0 });
+  tl.store(Out + offs, G(F(x)), { mask: m });
+});
+
 function halfSoftplus(x: tl.Tensor): tl.Tensor {
   const y = tl.softplus(x);
   return y * 0.5;
@@ -56,6 +64,14 @@ describe.each(testDevices())('function constexprs on %s', (device) => {
     close(run(make(3), 40), x.map((v) => v * 3));
     close(run(make(2), 40), x.map((v) => v * 2));
     expect(mapRows.cacheSize - before).toBe(2);
+  });
+
+  it('two different functions of the same name in one kernel are two helpers', () => {
+    const add = function step(v: tl.Tensor): tl.Tensor { return v + 1; };
+    const mul = function step(v: tl.Tensor): tl.Tensor { return v * 3; };
+    const n = 70, x = inputs(n), out = new Float32Array(n);
+    mapTwice.launch({ grid: cdiv(n, 64), device }, Float32Array.from(x), out, n, add, mul, 64);
+    close(out, x.map((v) => (v + 1) * 3));
   });
 
   it('a function that is not in the kernel language is a CompilationError naming what it used', () => {

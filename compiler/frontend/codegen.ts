@@ -548,7 +548,7 @@ export class FunctionGen {
     if (args.length !== params.length)
       throw this.error(node, `helper '${name}' takes ${params.length} argument${params.length === 1 ? '' : 's'}, got ${args.length}`);
     const keyParts = args.map((a) => (a.kind === 'value' ? typeToString(a.value.type) : a.kind === 'function' ? `fn:${a.fn.hash}` : JSON.stringify(a)));
-    const key = `${target.file}#${name}(${keyParts.join(', ')})`;
+    const key = `${target.id}#${name}(${keyParts.join(', ')})`;
     if (this.ctx.inProgress.has(key)) throw this.error(node, `helper '${name}' calls itself; recursion is not supported in kernels`);
     let entry = this.ctx.helpers.get(key);
     if (!entry) {

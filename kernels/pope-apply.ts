@@ -8,13 +8,10 @@
 import { jit, tl } from '../index.js';
 import { magnitude, clampBias, type Magnitude } from './pope-math.js';
 
-/** A custom PoPE magnitude, written in the kernel language: features (f32 block) to magnitudes. */
-export type MagnitudeFn = (x: tl.Tensor) => tl.Tensor;
-
 export const popeApply = jit(function popeApply(
   X: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Out: tl.Ptr,
   N: tl.i32, H: tl.i32, D: tl.i32, rot: tl.i32, freqRowOffset: tl.i32,
-  HAS_BIAS: tl.constexpr<boolean>, MAGNITUDE: tl.constexpr<Magnitude | MagnitudeFn>, COMPLEX: tl.constexpr<boolean>,
+  HAS_BIAS: tl.constexpr<boolean>, MAGNITUDE: tl.constexpr<Magnitude>, COMPLEX: tl.constexpr<boolean>,
   BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ) {
   const bh = tl.programId(1);
@@ -32,7 +29,7 @@ export const popeApply = jit(function popeApply(
     const h = bh % H;
     phase = phase + tl.row(clampBias(tl.load(Bias + h * rot + dims, { mask: dims < rot, other: 0 })));
   }
-  const m = typeof MAGNITUDE === 'function' ? MAGNITUDE(x) : magnitude(x, MAGNITUDE);
+  const m = magnitude(x, MAGNITUDE);
   const outRow = outBase + tl.col(rows) * outWidth;
   tl.store(outRow + tl.row(2 * dims), m * tl.cos(phase), { mask: rotMask });
   tl.store(outRow + tl.row(2 * dims + 1), m * tl.sin(phase), { mask: rotMask });

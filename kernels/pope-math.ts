@@ -1,10 +1,18 @@
 // Kernel-language helpers shared by the PoPE kernels (inlined where they are called).
 import { tl } from '../index.js';
 
-export type Magnitude = 'softplus' | 'relu' | 'exp';
+/** The built-in PoPE magnitudes. */
+export type MagnitudeName = 'softplus' | 'relu' | 'exp';
+/** A custom PoPE magnitude, written in the kernel language: features (f32 block) to magnitudes. */
+export type MagnitudeFn = (x: tl.Tensor) => tl.Tensor;
+export type Magnitude = MagnitudeName | MagnitudeFn;
 
-/** The PoPE magnitude of each feature: softplus by default (computed without overflow). */
+/**
+ * The PoPE magnitude of each feature: softplus by default (computed without overflow), or the
+ * caller's kernel-language function, inlined (typeof folds at compile time).
+ */
 export function magnitude(x: tl.Tensor, KIND: tl.constexpr<Magnitude>): tl.Tensor {
+  if (typeof KIND === 'function') return KIND(x);
   if (KIND === 'relu') return tl.maximum(x, 0);
   if (KIND === 'exp') return tl.exp(x);
   return tl.softplus(x);

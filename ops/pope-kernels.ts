@@ -1,6 +1,6 @@
 // Host-side launchers of the PoPE kernels on raw buffers: they check shapes, derive strides, block
 // sizes and the grid. The tensor-level op API builds on these.
-import { popeApply, type MagnitudeFn } from '../kernels/pope-apply.js';
+import { popeApply } from '../kernels/pope-apply.js';
 import { popeSimilarity, popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
@@ -37,7 +37,7 @@ interface Common {
  */
 export function launchPopeApply(
   x: BufferArg, shape: Shape4, freqs: BufferArg, freqRows: number, bias: BufferArg | null, out: BufferArg,
-  o: Omit<Common, 'toMagnitude'> & { readonly isKey: boolean; readonly complex?: boolean; readonly toMagnitude?: Magnitude | MagnitudeFn },
+  o: Common & { readonly isKey: boolean; readonly complex?: boolean },
 ): void {
   const [B, H, N, D] = shape;
   check(o.rotateDim >= 1 && o.rotateDim <= D, `rotateDim must be in [1, ${D}], got ${o.rotateDim}`);

@@ -4,10 +4,10 @@
 // offset)·inv_freq[c] computed in float64 on the host (never in the tensors' low precision).
 import type { DType } from '../compiler/ir/dtype.js';
 import { Tensor, type TensorDevice, defaultTensorDevice } from './tensor.js';
+import { canonicalDevice } from './storage.js';
 import { clampKernel } from '../kernels/elementwise.js';
 import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, flashTiling, popeFeatureWidth, popeFeatureDType, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { Magnitude } from '../kernels/pope-math.js';
-import type { MagnitudeFn } from '../kernels/pope-apply.js';
 import { decodeApplies, decodeScratchSizes, launchPopeDecode } from './pope-decode.js';
 
 export interface PoPEOptions {
@@ -46,7 +46,7 @@ export class PoPE {
   constructor(dim: number, options: PoPEOptions) {
     this.dim = positiveInt(dim, 'PoPE dim');
     this.heads = positiveInt(options?.heads, 'PoPE options.heads');
-    this.device = options.device ?? defaultTensorDevice();
+    this.device = canonicalDevice(options.device ?? defaultTensorDevice());
     const theta = options.theta ?? 10000;
     if (options.invFreqs) {
       if (options.invFreqs.length !== dim) throw new RangeError(`PoPE invFreqs must have ${dim} entries (one per dimension), got ${options.invFreqs.length}`);
@@ -104,7 +104,7 @@ export class AxialPoPE {
     const total = axial.reduce((a, b) => a + b, 0);
     if (total !== dim) throw new RangeError(`AxialPoPE options.axialDims must sum to dim ${dim}, got ${total} ([${axial}])`);
     this.axialDims = [...axial];
-    this.device = options.device ?? defaultTensorDevice();
+    this.device = canonicalDevice(options.device ?? defaultTensorDevice());
     const theta = options.theta ?? 10000;
     this.blocks = axial.map((d) => Float64Array.from({ length: d }, (_, c) => Math.fround(theta ** -Math.fround(c / d))));
     this.rawBias = options.biasUniformInit
@@ -182,7 +182,7 @@ export interface ApplyOptions {
    * kernel language, fused into the kernel, e.g. `(x) => tl.exp(x) * 0.5` (it sees only its
    * parameter, tl and Math; each distinct function text compiles once).
    */
-  readonly toMagnitude?: Magnitude | MagnitudeFn;
+  readonly toMagnitude?: Magnitude;
   /**
    * Return the rotated features as complex numbers m·e^{iφ}: there is no complex dtype, so each tensor
    * gets a trailing axis of 2 holding (real, imag), shape [b, h, n, d, 2] (PyTorch's
@@ -207,9 +207,7 @@ export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: App
   if (rot > qs[3]) throw new RangeError(`posEmb.freqs has ${rot} rotated dims, more than the head dim ${qs[3]} of q`);
   if (freqs.shape[0]! !== ks[2]) throw new RangeError(`posEmb.freqs must have one row per key position (${ks[2]}), got ${freqs.shape[0]}`);
   checkPosEmb(posEmb, qs[1]);
-  const mag = options.toMagnitude;
-  if (mag !== undefined && typeof mag !== 'function' && !['softplus', 'relu', 'exp'].includes(mag))
-    throw new TypeError(`toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received ${JSON.stringify(mag)}`);
+  const mag = checkMagnitude(options.toMagnitude);
   const complex = options.returnComplex ?? false;
   const run = (x: Tensor, s: Shape4, isKey: boolean): Tensor => {
     const out = Tensor.zeros(complex ? [s[0], s[1], s[2], s[3], 2] : [s[0], s[1], s[2], s[3] + rot], { device });
@@ -217,6 +215,13 @@ export function applyPopeToQk(posEmb: PosEmb, q: Tensor, k: Tensor, options: App
     return out;
   };
   return [run(q, qs, false), run(k, ks, true)];
+}
+
+/** The toMagnitude option, checked: a built-in name or a kernel-language function (compiled at launch). */
+function checkMagnitude(mag: Magnitude | undefined): Magnitude | undefined {
+  if (mag !== undefined && typeof mag !== 'function' && !['softplus', 'relu', 'exp'].includes(mag))
+    throw new TypeError(`toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received ${JSON.stringify(mag)}`);
+  return mag;
 }
 
 /** sim [b, h, q_len, k_len] (f32): the PoPE attention scores (unscaled), with grouped-query heads. */
@@ -232,7 +237,7 @@ export function computeAttnSimilarity(
   checkPosEmb(posEmb, qs[1]);
   const sim = outTensor(options.out, [qs[0], qs[1], qs[2], ks[2]], 'f32', q.device);
   // Features of every query and key computed once, into scratch, then one tiled product.
-  const o = { rotateDim: freqs.shape[1]!, toMagnitude: options.toMagnitude, device: q.device };
+  const o = { rotateDim: freqs.shape[1]!, toMagnitude: checkMagnitude(options.toMagnitude), device: q.device };
   const dtype = popeFeatureDType(o, qv.storage.arg), width = popeFeatureWidth(qs[3], o.rotateDim);
   const features = { queries: scratchBuffer(q.device, dtype, qs[0] * qs[1] * qs[2] * width, 'q'), keys: scratchBuffer(q.device, dtype, ks[0] * ks[1] * ks[2] * width, 'k') };
   launchPopeSimilarity(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), freqs.storage.arg, bias.storage.arg, sim.storage.arg, { ...o, features });
@@ -292,7 +297,7 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
     else if (sh === [B, Nq, Nk].join()) mask = { data: c.storage.arg, strides: [Nq * Nk, Nk, 1] };
     else throw new RangeError(`mask must have shape [${B}, ${Nk}], [${Nq}, ${Nk}] or [${B}, ${Nq}, ${Nk}], got [${m.shape}]`);
   }
-  const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: options.toMagnitude, mask, device: q.device, autotune: options.autotune };
+  const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: checkMagnitude(options.toMagnitude), mask, device: q.device, autotune: options.autotune };
   // Short query lengths (decoding): split the keys across programs (flash-decoding), partials combined.
   if (decodeApplies(qs, ks)) {
     const n = decodeScratchSizes(qs, ks);

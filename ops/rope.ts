@@ -2,6 +2,7 @@
 // kernels on the tensors' device. Angles (and xpos scales) are tables built on the host in float64
 // from float64 positions (never in the tensors' dtype: bf16 would turn position 257 into 256).
 import { Tensor, defaultTensorDevice, type TensorDevice } from './tensor.js';
+import { canonicalDevice } from './storage.js';
 import { launchRopeApply, launchRopeQK, launchLearnedRotations, ropeAngleTable, ropeFrequencies, xposScaleTable, type FreqsFor, type View4, type Shape4, type Strides4 } from './rope-kernels.js';
 
 export interface RotaryEmbeddingOptions {
@@ -61,7 +62,7 @@ export class RotaryEmbedding {
     if (this.freqs.length === 0) throw new RangeError(`RotaryEmbedding: expected at least one frequency, received none (dim ${dim}, customFreqs ${options.customFreqs?.length})`);
     if (options.useXpos && options.freqsFor === 'pixel') throw new TypeError(`useXpos applies to 'lang' frequencies only`);
     if (options.useXpos && options.learnedFreq) throw new TypeError(`useXpos with learnedFreq is not supported`);
-    this.device = options.device ?? defaultTensorDevice();
+    this.device = canonicalDevice(options.device ?? defaultTensorDevice());
     if (options.learnedFreq) this.learned = Tensor.from(Float32Array.from(this.freqs), { device: this.device });
   }
 
@@ -99,7 +100,7 @@ export class RotaryEmbedding {
   angleTable(n: number, options: { readonly offset?: number; readonly device?: TensorDevice } = {}): Tensor {
     if (this.learned) throw new TypeError(`angleTable: with learnedFreq the angles come from learnedFreqs on the device; fused attention takes fixed frequencies`);
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`angleTable: expected a non-negative integer length, received ${n}`);
-    return this.angles(n, options.offset ?? 0, options.device ?? this.device);
+    return this.angles(n, options.offset ?? 0, canonicalDevice(options.device ?? this.device));
   }
 
   /** Learned frequencies: positions (i + offset) / interpolateFactor times learnedFreqs, on the device. */

@@ -22,6 +22,11 @@ export interface Storage {
   dispose(): void;
 }
 
+/** The name tensors carry for a device: 'cuda' is 'cuda:0', so that device names compare equal. */
+export function canonicalDevice(device: TensorDevice): TensorDevice {
+  return device === 'cuda' ? 'cuda:0' : device;
+}
+
 export function allocate(device: TensorDevice, dtype: DType, length: number, init?: TypedArray): Storage {
   if (device === 'cpu' || device === 'ptx-sim') {
     const data = init ? init.slice() : allocateHost(dtype, length);

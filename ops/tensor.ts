@@ -7,7 +7,7 @@ import { fromHost, toHost, type TypedArray } from '../runtime/storage.js';
 import { dtypeOfTypedArray } from '../runtime/storage.js';
 import { defaultDevice } from '../runtime/device.js';
 import { stridedCopy, stridedCopyTo } from '../kernels/copy.js';
-import { allocate, type Storage, type TensorDevice } from './storage.js';
+import { allocate, canonicalDevice, type Storage, type TensorDevice } from './storage.js';
 
 export type { TensorDevice };
 
@@ -195,7 +195,7 @@ export class Tensor {
   /** A copy on another device and/or in another dtype. */
   to(target: TensorDevice | DType | TensorOptions): Tensor {
     const o: TensorOptions = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
-    const dtype = o.dtype ?? this.dtype, device = o.device ?? this.device;
+    const dtype = o.dtype ?? this.dtype, device = canonicalDevice(o.device ?? this.device);
     if (device === this.device) return this.contiguous(dtype); // itself when nothing changes, as torch's .to
     throw new TypeError(`to(): moving between devices is asynchronous; use await tensor.toDevice('${device}')`);
   }

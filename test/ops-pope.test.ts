@@ -149,6 +149,30 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
     expectClose(await out.toArray(), want, { rtol: 1e-4, atol: 1e-5 }, 'gqa');
   });
 
+  it('a kernel-language toMagnitude is fused into similarity, attention (keys rotated once) and decoding, on ragged f32 inputs', async () => {
+    const r = rng(31);
+    const B = 2, H = 4, Hkv = 2, Nq = 37, Nk = 53, D = 12, rot = 8;
+    const toMagnitude = (x: tl.Tensor): tl.Tensor => tl.sigmoid(x) * 2 + 0.25;
+    const refMagnitude = (x: number): number => 2 / (1 + Math.exp(-x)) + 0.25;
+    const q = r.array(B * H * Nq * D, -2, 2), k = r.array(B * Hkv * Nk * D, -2, 2), v = r.array(B * Hkv * Nk * D, -1, 1);
+    const pe = new PoPE(rot, { heads: H, biasUniformInit: true, seed: 8, device }).forward(Nk);
+    const [freqs, bias] = [await pe.freqs.toArray(), await pe.bias.toArray()];
+    const f32 = (x: Float64Array, shape: number[]) => Tensor.from(x, { shape, dtype: 'f32', device });
+    const [qt, kt, vt] = [f32(q, [B, H, Nq, D]), f32(k, [B, Hkv, Nk, D]), f32(v, [B, Hkv, Nk, D])];
+    const tol = { rtol: 1e-4, atol: 1e-5 };
+    const wantSim = ref.popeSimilarity(q, [B, H, Nq, D], k, [B, Hkv, Nk, D], freqs, bias, { rotateDim: rot, toMagnitude: refMagnitude });
+    expectClose(await computeAttnSimilarity(qt, kt, pe, { toMagnitude }).toArray(), wantSim, tol, 'similarity');
+    const want = ref.popeFlashAttention(q, [B, H, Nq, D], k, [B, Hkv, Nk, D], v, [B, Hkv, Nk, D], freqs, bias, { rotateDim: rot, causal: true, toMagnitude: refMagnitude });
+    expectClose(await flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true, toMagnitude }).toArray(), want, tol, 'flash attention');
+    // The last query alone: the split-K decoding path.
+    const last = new Float64Array(B * H * D);
+    for (let bh = 0; bh < B * H; bh++) last.set(q.subarray((bh * Nq + Nq - 1) * D, (bh * Nq + Nq) * D), bh * D);
+    expect(decodeApplies([B, H, 1, D], [B, Hkv, Nk, D])).toBe(true);
+    const wantDecode = ref.popeFlashAttention(last, [B, H, 1, D], k, [B, Hkv, Nk, D], v, [B, Hkv, Nk, D], freqs, bias, { rotateDim: rot, toMagnitude: refMagnitude });
+    expectClose(await flashAttnWithPope(f32(last, [B, H, 1, D]), kt, vt, { posEmb: pe, toMagnitude }).toArray(), wantDecode, tol, 'decoding');
+    expect(() => flashAttnWithPope(qt, kt, vt, { posEmb: pe, toMagnitude: 'gelu' as 'relu' })).toThrow(/toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received "gelu"/);
+  });
+
   it('bf16 attention through the feature pre-pass, with the measured and the autotuned tiling (causal, q_len < k_len)', async () => {
     const r = rng(12);
     const B = 1, H = 2, Nq = 70, Nk = 83, D = 16;

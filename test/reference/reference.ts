@@ -130,7 +130,7 @@ export function popeApply(
   return out;
 }
 
-export interface PopeSimOptions { rotateDim: number }
+export interface PopeSimOptions { rotateDim: number; toMagnitude?: Magnitude | ((x: number) => number) }
 
 /** sim[b,h,i,j] = <popeQ(q[b,h,i]), popeK(k[b,h/(H/Hkv),j])> (unscaled; softplus magnitudes; bias per query head). */
 export function popeSimilarity(
@@ -141,14 +141,14 @@ export function popeSimilarity(
   const [B, H, Nq, D] = qShape, [Bk, Hkv, Nk, Dk] = kShape, rot = o.rotateDim;
   if (B !== Bk || D !== Dk || H % Hkv !== 0) throw new Error('popeSimilarity: bad shapes');
   const g = H / Hkv, W = 2 * rot + (D - rot);
-  const qp = popeApply(q, qShape, freqs, bias, { rotateDim: rot, isKey: false });
+  const qp = popeApply(q, qShape, freqs, bias, { rotateDim: rot, isKey: false, toMagnitude: o.toMagnitude });
   const sim = new Float64Array(B * H * Nq * Nk);
   for (let h = 0; h < H; h++) {
     const hk = Math.floor(h / g);
     const kh = new Float64Array(B * Nk * D); // kv head hk, rotated with query head h's bias
     for (let b = 0; b < B; b++) kh.set(k.subarray(((b * Hkv + hk) * Nk) * D, ((b * Hkv + hk) * Nk + Nk) * D), b * Nk * D);
     const hb = bias ? bias.subarray(h * rot, (h + 1) * rot) : null;
-    const kp = popeApply(kh, [B, 1, Nk, D], freqs, hb, { rotateDim: rot, isKey: true });
+    const kp = popeApply(kh, [B, 1, Nk, D], freqs, hb, { rotateDim: rot, isKey: true, toMagnitude: o.toMagnitude });
     for (let b = 0; b < B; b++)
       for (let i = 0; i < Nq; i++)
         for (let j = 0; j < Nk; j++) {
@@ -163,6 +163,7 @@ export function popeSimilarity(
 
 export interface PopeFlashOptions {
   rotateDim: number;
+  toMagnitude?: Magnitude | ((x: number) => number);
   causal?: boolean;
   softmaxScale?: number | null;
   /** (B, Nk) booleans, true = attend. */
@@ -184,7 +185,7 @@ export function popeFlashAttention(
   const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape, Dv = vShape[3], g = H / Hkv;
   if (vShape[0] !== B || vShape[1] !== Hkv || vShape[2] !== Nk || v.length !== B * Hkv * Nk * Dv) throw new Error('popeFlashAttention: bad v shape');
   const scale = o.softmaxScale ?? D ** -0.5;
-  const sim = popeSimilarity(q, qShape, k, kShape, freqs, bias, { rotateDim: o.rotateDim });
+  const sim = popeSimilarity(q, qShape, k, kShape, freqs, bias, { rotateDim: o.rotateDim, toMagnitude: o.toMagnitude });
   const out = new Float64Array(B * H * Nq * Dv);
   const p = new Float64Array(Nk);
   for (let b = 0; b < B; b++)

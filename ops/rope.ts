@@ -167,7 +167,11 @@ export class RotaryEmbedding {
     return Tensor.from(out, { shape: [positions.length, 2 * P], device: this.device });
   }
 
-  /** Queries take the last positions of the keys' sequence (a KV cache); both rotated in one launch. */
+  /**
+   * Queries take the last positions of the keys' sequence (a KV cache); both rotated in one launch.
+   * `offset` moves both: keys at offset..offset+k_len−1, queries at the last q_len of those, so scores
+   * do not change. (rotary-embedding-torch moves only the queries, which puts them past the keys.)
+   */
   rotateQueriesWithCachedKeys(q: Tensor, k: Tensor, options: RotateOptions = {}): [Tensor, Tensor] {
     return this.rotatePair(q, k, options, false);
   }

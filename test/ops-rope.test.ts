@@ -42,6 +42,23 @@ describe.each(testDevices())('RotaryEmbedding on %s', (device) => {
     expectClose(await k.toArray(), want(c, 'k'), F32, 'k');
   });
 
+  it('rotateQueriesWithCachedKeys: an offset moves queries and keys together, so every score q_i·k_j is unchanged', async () => {
+    const c = byName('rope_cached_keys');
+    const rope = new RotaryEmbedding(8);
+    const [q0, k0] = rope.rotateQueriesWithCachedKeys(t(c, 'q'), t(c, 'k'));
+    const [q5, k5] = rope.rotateQueriesWithCachedKeys(t(c, 'q'), t(c, 'k'), { offset: 5 });
+    const D = q0.shape.at(-1)!, scores = async (q: Tensor, k: Tensor): Promise<Float64Array> => {
+      const [qa, ka] = [await q.toArray(), await k.toArray()];
+      const nq = qa.length / D, nk = ka.length / D, s = new Float64Array(nq * nk);
+      for (let i = 0; i < nq; i++) for (let j = 0; j < nk; j++) for (let d = 0; d < D; d++) s[i * nk + j] += qa[i * D + d]! * ka[j * D + d]!;
+      return s;
+    };
+    expect(Array.from(await k5.toArray())).not.toEqual(Array.from(await k0.toArray())); // keys moved too
+    // Every (query row, key row) pair: each vector is rotated by its position's angles, so the product
+    // depends only on the difference of positions, whatever the head.
+    expectClose(await scores(q5, k5), await scores(q0, k0), { rtol: 1e-5, atol: 1e-5 }, 'scores with offset 5');
+  });
+
   it('rotateQueriesAndKeys with xpos scales', async () => {
     const c = byName('rope_xpos');
     const [q, k] = new RotaryEmbedding(8, { useXpos: true, xposScaleBase: 64 }).rotateQueriesAndKeys(t(c, 'q'), t(c, 'k'));

@@ -76,13 +76,14 @@ export function launchPopeSimilarity(
     rows(q, H, Nq, qStrides, f.queries, true);
     rows(k, Hkv, Nk, kStrides, f.keys, false);
     const tc = dotType(o, q) !== 'f32';
-    // 128 × 64 tiles on 8 warps: ptxas keeps them in 104 registers, two programs per SM.
+    // 128 × 64 tiles on 4 warps (32 query rows per warp, so each key fragment feeds two mma tiles):
+    // measured fastest on the H200 (B=2 H=8 N=4096: 0.393 ms against 0.446 ms on 8 warps, bench/RESULTS.md).
     const BM = tc ? 128 : 64, BN = 64;
     // Each program walks up to 16 key tiles (fewer when that leaves under ~2048 programs).
     const tilesM = Math.ceil(Nq / BM) * B * H, tilesN = Math.ceil(Nk / BN);
     const perProgram = BN * Math.max(1, Math.min(16, Math.floor((tilesM * tilesN) / 2048)));
     popeSimilarityFromFeatures.launch(
-      { grid: [Math.ceil(Nk / perProgram), Math.ceil(Nq / BM), B * H], device: o.device, numWarps: tc ? 8 : 4 },
+      { grid: [Math.ceil(Nk / perProgram), Math.ceil(Nq / BM), B * H], device: o.device, numWarps: 4 },
       f.queries, f.keys, sim, H, H / Hkv, Nq, Nk, perProgram, H * Nq * Nk, Nq * Nk, Nk, BM, BN, BF,
     );
     return;

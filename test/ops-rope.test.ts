@@ -50,7 +50,12 @@ describe.each(testDevices())('RotaryEmbedding on %s', (device) => {
     const D = q0.shape.at(-1)!, scores = async (q: Tensor, k: Tensor): Promise<Float64Array> => {
       const [qa, ka] = [await q.toArray(), await k.toArray()];
       const nq = qa.length / D, nk = ka.length / D, s = new Float64Array(nq * nk);
-      for (let i = 0; i < nq; i++) for (let j = 0; j < nk; j++) for (let d = 0; d < D; d++) s[i * nk + j] += qa[i * D + d]! * ka[j * D + d]!;
+      for (let i = 0; i < nq; i++)
+        for (let j = 0; j < nk; j++) {
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qa[i * D + d]! * ka[j * D + d]!;
+          s[i * nk + j] = dot;
+        }
       return s;
     };
     expect(Array.from(await k5.toArray())).not.toEqual(Array.from(await k0.toArray())); // keys moved too

@@ -1,7 +1,9 @@
 // Host-side launchers of split-K PoPE attention for short query lengths (kernels/pope-decode.ts):
 // the key axis is cut into chunks, each (chunk, batch, kv head) computes partial softmax triples for
-// all query rows of its kv head, and a second kernel combines them.
-import { popeDecodeSplit, popeDecodeCombine } from '../kernels/pope-decode.js';
+// all query rows of its kv head, and a second kernel combines them. One query row per kv head (q_len 1,
+// as many kv heads as query heads) takes the CUDA-core kernel popeDecodeRow; stacked rows the
+// tensor-core kernel popeDecodeSplit.
+import { popeDecodeSplit, popeDecodeCombine, popeDecodeRow } from '../kernels/pope-decode.js';
 import { popeFeatureDType, type FlashOptions, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { BufferArg } from '../runtime/buffers.js';
 
@@ -23,6 +25,8 @@ export function decodeApplies(qShape: Shape4, kShape: Shape4): boolean {
 }
 
 export interface DecodePlan {
+  /** True: popeDecodeRow (one query row per kv head, on CUDA cores; BM is 1) rather than popeDecodeSplit. */
+  readonly row?: boolean;
   readonly BM: number; readonly BN: number; readonly numWarps: number;
   /** Keys per program (a multiple of BN) and the number of chunks. */
   readonly chunk: number; readonly splits: number;
@@ -35,6 +39,7 @@ export interface DecodePlan {
  * TARGET_PROGRAMS, at least two key tiles each (the V copies are double-buffered across them).
  */
 export function decodePlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
+  if (decodeRowApplies(qShape, kShape)) return rowPlan(qShape, kShape, chunk);
   const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   const BM = Math.max(16, nextPow2((H / Hkv) * Nq));
   const BN = D > 64 ? 32 : 64;
@@ -67,6 +72,7 @@ export function launchPopeDecode(
   const [B, H, Nq, D] = qShape, [Bk, Hkv, Nk, Dk] = kShape;
   if (B !== Bk || D !== Dk || H % Hkv !== 0 || Nq > Nk || o.rotateDim < 1 || o.rotateDim > D)
     throw new RangeError(`launchPopeDecode: incompatible q [${qShape}] and k [${kShape}] (rotateDim ${o.rotateDim})`);
+  if (decodeRowApplies(qShape, kShape)) return launchPopeDecodeRow(q, qShape, qStrides, k, kShape, kStrides, v, vStrides, freqs, bias, out, outStrides, o);
   if (!decodeApplies(qShape, kShape)) throw new RangeError(`launchPopeDecode: ${H / Hkv} query heads per kv head × ${Nq} queries is more than the split-K kernel stacks`);
   const { BM, BN, numWarps, chunk, splits } = decodePlan(qShape, kShape, o.chunk);
   const BD = blockDim(D);
@@ -84,5 +90,50 @@ export function launchPopeDecode(
   popeDecodeCombine.launch(
     { grid: [B * H * Nq], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
     scratch.out, scratch.m, scratch.l, out, H, Nq, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
+  );
+}
+
+// ------------------------------------------------------------------ one query row per kv head
+/** Keys per tile of popeDecodeRow: 16 elements of K (and of V and of the key phases) per thread of 4 warps, 64 keys at most. */
+const rowBlockN = (d: number): number => Math.min(64, 2048 / blockDim(d));
+/** popeDecodeRow's warps, and the programs per SM ptxas keeps registers for (64 registers: 32 warps per SM). */
+const ROW_WARPS = 4, ROW_MIN_BLOCKS_PER_SM = 8;
+
+/** Whether popeDecodeRow takes this decode: q_len 1, as many kv heads as query heads, at least one key tile of keys. */
+export function decodeRowApplies(qShape: Shape4, kShape: Shape4): boolean {
+  return qShape[2] === 1 && qShape[1] === kShape[1] && kShape[2] >= rowBlockN(qShape[3]);
+}
+
+/** popeDecodeRow's plan: [rowBlockN, BLOCK_D] tiles on 4 warps, chunks (one key tile at least) such that B·H·splits reaches TARGET_PROGRAMS. */
+function rowPlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
+  const [B, H, , D] = qShape, Nk = kShape[2];
+  const BN = rowBlockN(D);
+  const roundUp = (x: number): number => Math.ceil(x / BN) * BN;
+  if (chunk !== undefined && (chunk < 1 || chunk % BN !== 0)) throw new RangeError(`decode chunk must be a positive multiple of ${BN}, got ${chunk}`);
+  const c = Math.max(chunk ?? roundUp(Math.ceil(Nk / Math.ceil(TARGET_PROGRAMS / (B * H)))), roundUp(Math.ceil(Nk / MAX_SPLITS)));
+  return { row: true, BM: 1, BN, numWarps: ROW_WARPS, chunk: c, splits: Math.ceil(Nk / c) };
+}
+
+/** launchPopeDecode for one query row per kv head: popeDecodeRow, then popeDecodeCombine. */
+function launchPopeDecodeRow(
+  q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
+  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, out: BufferArg, outStrides: Strides4, o: DecodeOptions,
+): void {
+  const [B, H, , D] = qShape, Nk = kShape[2];
+  const { BN, numWarps, chunk, splits } = rowPlan(qShape, kShape, o.chunk);
+  const BD = blockDim(D);
+  const { mask, scratch } = o;
+  // The one query sits at the bottom-right corner: a causal mask hides no key, so `causal` changes nothing.
+  popeDecodeRow.launch(
+    { grid: [B * H, splits], device: o.device, numWarps, minBlocksPerSM: o.minBlocksPerSM ?? ROW_MIN_BLOCKS_PER_SM },
+    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), scratch.out, scratch.m, scratch.l,
+    H, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
+    qStrides[0], qStrides[1], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2], mask?.strides[0] ?? 0, mask?.strides[2] ?? 0,
+    bias !== null, mask !== undefined, o.toMagnitude ?? 'softplus', o.rotateDim === D && D === BD, BN, BD,
+  );
+  const BS = Math.max(2, nextPow2(splits));
+  popeDecodeCombine.launch(
+    { grid: [B * H], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
+    scratch.out, scratch.m, scratch.l, out, H, 1, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
   );
 }

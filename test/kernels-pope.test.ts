@@ -166,6 +166,46 @@ describe.each(testDevices())('on %s', (device) => {
       }
     });
 
+    it('popeDecodeRow (one query row per kv head, CUDA cores): chunks with a remainder shorter than a key tile, masks, causal, partial and full rotation, softplus/relu/exp', () => {
+      const B = 2, H = 3, Nk = 300;
+      for (const [D, rot] of [[24, 16], [32, 32]] as const) {
+        const qs: Shape4 = [B, H, 1, D], ks: Shape4 = [B, H, Nk, D];
+        const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+        const q = input(dtype, r.array(B * H * D, -2, 2)), k = input(dtype, r.array(B * H * Nk * D, -2, 2)), v = input(dtype, r.array(B * H * Nk * D, -1, 1));
+        const bias = Float32Array.from(r.array(H * rot, -6, 0));
+        // Key padding that empties the whole last chunk of batch 1, a (q_len, k_len) and a (batch, q_len, k_len) mask.
+        const pad = Array.from({ length: B * Nk }, (_, i) => (i < Nk ? i % 5 !== 2 : i % Nk < 250));
+        const m2 = Array.from({ length: Nk }, (_, j) => j % 3 !== 1);
+        const m3 = Array.from({ length: B * Nk }, (_, i) => (i * 7) % 3 !== 0);
+        const none1 = Array.from({ length: B * Nk }, (_, i) => i < Nk && i % 2 === 0); // batch 1 sees no key: zeros
+        const masks = [
+          { name: 'no mask', arg: undefined, want: {} },
+          { name: 'key padding', arg: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] as const }, want: { keyPaddingMask: pad } },
+          { name: '2-D mask', arg: { data: Uint8Array.from(m2, Number), strides: [0, Nk, 1] as const }, want: { mask: (_b: number, _i: number, j: number) => m2[j]! } },
+          { name: '3-D mask', arg: { data: Uint8Array.from(m3, Number), strides: [Nk, Nk, 1] as const }, want: { mask: (b: number, _i: number, j: number) => m3[b * Nk + j]! } },
+          { name: 'batch 1 fully masked', arg: { data: Uint8Array.from(none1, Number), strides: [Nk, 0, 1] as const }, want: { keyPaddingMask: none1 } },
+        ];
+        // 128-key chunks: 128 + 128 + 44, the last one read as the key tile ending at key 300; and the default plan.
+        const plan = decodePlan(qs, ks, 128);
+        expect([plan.row, plan.splits, plan.BN]).toEqual([true, 3, 64]);
+        const runs = [
+          ...[false, true].flatMap((causal) => masks.map((m) => ({ causal, m, mag: 'softplus' as const, chunk: 128 as number | undefined }))),
+          ...(['relu', 'exp'] as const).map((mag) => ({ causal: false, m: masks[1]!, mag, chunk: 128 as number | undefined })),
+          { causal: true, m: masks[0]!, mag: 'softplus' as const, chunk: undefined },
+        ];
+        for (const { causal, m, mag, chunk } of runs) {
+          const n = decodeScratchSizes(qs, ks, chunk);
+          const scratch = { out: new Float32Array(n.out).fill(NaN), m: new Float32Array(n.stats).fill(NaN), l: new Float32Array(n.stats).fill(NaN) };
+          const out = new Float32Array(B * H * D).fill(NaN);
+          launchPopeDecode(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs),
+            { rotateDim: rot, causal, softmaxScale: 0.2, toMagnitude: mag, mask: m.arg, device, scratch, chunk });
+          const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
+            { rotateDim: rot, causal, softmaxScale: 0.2, toMagnitude: mag, ...m.want });
+          expectClose(out, want, tolerance[dtype], `decode row D=${D} rot=${rot} ${mag} causal=${causal} ${m.name} chunk ${chunk ?? `default (${decodePlan(qs, ks).chunk})`}`);
+        }
+      }
+    });
+
     it('popeFlashAttention: causal, key padding mask, softmax scale, GQA, partial rotation, q_len < k_len', () => {
       const B = 2, H = 4, Hkv = 1, Nq = 23, Nk = 41, D = 24, rot = 16;
       const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2)), v = input(dtype, r.array(B * Hkv * Nk * D, -1, 1));

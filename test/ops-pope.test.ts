@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor } from '../ops/tensor.js';
 import { PoPE, AxialPoPE, applyPopeToQk, computeAttnSimilarity, flashAttnWithPope, type PosEmb } from '../ops/pope.js';
-import { tl } from '../index.js';
+import { tl, toHost, fromHost } from '../index.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
@@ -188,6 +188,37 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
       const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true, autotune });
       expectClose(Float64Array.from(await out.to('f32').toArray()), want, halfProductTolerance('bf16', want, F32), `bf16 flash, autotune ${autotune}`);
     }
+  });
+
+  it('decoding one query row per kv head (q_len 1, H = Hkv) takes popeDecodeRow: fp16 and f32, (b, h, n, d) and (b, n, h, d) layouts, key padding, causal, chunks with a remainder', async () => {
+    const r = rng(15);
+    const B = 2, H = 3, Nk = 300, D = 32;
+    const q = r.array(B * H * D, -1, 1), k = r.array(B * H * Nk * D, -1, 1), v = r.array(B * H * Nk * D, -1, 1);
+    const pe = new PoPE(D, { heads: H, biasUniformInit: true, seed: 7, device }).forward(Nk);
+    const [freqs, bias] = [await pe.freqs.toArray(), await pe.bias.toArray()];
+    const pad = Array.from({ length: B * Nk }, (_, i) => i % Nk < Nk - 17 * (Math.floor(i / Nk) + 1) && i % 11 !== 3);
+    const mask = Tensor.from(pad.map(Number), { shape: [B, Nk], dtype: 'u8', device });
+    // (b, h, n, d) → (b, n, h, d)
+    const bnhd = (x: Float64Array, n: number): Float64Array => {
+      const y = new Float64Array(x.length);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < n; i++)
+        y.set(x.subarray(((b * H + h) * n + i) * D, ((b * H + h) * n + i + 1) * D), ((b * n + i) * H + h) * D);
+      return y;
+    };
+    expect(decodePlan([B, H, 1, D], [B, H, Nk, D])).toMatchObject({ row: true, BN: 64, chunk: 64, splits: 5 }); // 4 × 64 + 44
+    for (const dtype of ['f16', 'f32'] as const)
+      for (const headFirst of [true, false]) {
+        const make = (x: Float64Array, n: number) => {
+          const shape = headFirst ? [B, H, n, D] : [B, n, H, D];
+          return Tensor.from(headFirst ? x : bnhd(x, n), { shape, dtype: 'f32', device }).to(dtype);
+        };
+        const [qt, kt, vt] = [make(q, 1), make(k, Nk), make(v, Nk)];
+        const exact = (x: Float64Array) => Float64Array.from(x, (e) => (dtype === 'f16' ? fromHost('f16', toHost('f16', Float64Array.of(e)))[0]! : Math.fround(e)));
+        const want = ref.popeFlashAttention(exact(q), [B, H, 1, D], exact(k), [B, H, Nk, D], exact(v), [B, H, Nk, D], freqs, bias, { rotateDim: D, causal: true, keyPaddingMask: pad });
+        const out = flashAttnWithPope(qt, kt, vt, { posEmb: pe, causal: true, mask, headDimensionAtFirst: headFirst });
+        const got = Float64Array.from(await out.to('f32').toArray());
+        expectClose(headFirst ? got : bnhd(got, 1), want, dtype === 'f16' ? { rtol: 1e-3, atol: 1e-3 } : F32, `row decode ${dtype} ${headFirst ? 'bhnd' : 'bnhd'}`);
+      }
   });
 
   it('decoding (q_len <= 16) takes the split-K path: fp16, GQA, causal, k_len over several chunks; and bf16 similarity from features', async () => {

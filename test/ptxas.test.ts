@@ -15,7 +15,7 @@ import { popeApply } from '../kernels/pope-apply.js';
 import { popeSimilarity } from '../kernels/pope-similarity.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
-import { popeDecodeSplit, popeDecodeCombine } from '../kernels/pope-decode.js';
+import { popeDecodeSplit, popeDecodeCombine, popeDecodeRow } from '../kernels/pope-decode.js';
 import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 
 const PTXAS = process.env['TILEJIT_PTXAS'] ?? ['/usr/local/bin/ptxas', '/usr/local/cuda/bin/ptxas'].find(existsSync);
@@ -41,6 +41,8 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
     1, 1, 1, 1, 1, 64, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 64, 64, 32, d === 'f32' ? 'f32' : d, true, 64]],
   ['popeDecodeSplit', popeDecodeSplit as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 4, 2, 3, 70, 24, 16, 0.2, 64, 2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 32, 32, d === 'f32' ? 'f32' : d]],
+  ['popeDecodeRow', popeDecodeRow as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 3, 70, 24, 16, 0.2, 64, 2,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 'softplus', false, 64, 32]],
   ['popeDecodeCombine', popeDecodeCombine as AnyKernel, (d) => [f32(), f32(), f32(), buf(d), 4, 3, 24, 5, 1, 1, 1, 8, 32]],
   ['popeSimilarityFromFeatures', popeSimilarityFromFeatures as AnyKernel, (d) => [buf(d), buf(d), f32(), 4, 2, 5, 70, 64, 1, 1, 1, 64, 32, 64]],
 ];
@@ -97,10 +99,10 @@ describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
 });
 
 describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark sizes assemble without spills', () => {
-  const report = (kernel: AnyKernel, args: unknown[], numWarps: number, name: string): string => {
+  const report = (kernel: AnyKernel, args: unknown[], numWarps: number, name: string, minBlocksPerSM?: number): string => {
     const { compiled } = kernel.specialize({ device: 'ptx-sim', numWarps }, ...(args as never[]));
     const file = join(dir, `${name}.ptx`);
-    writeFileSync(file, lowerToPtx(compiled.module, { numWarps, arch: 'sm_90' }).ptx);
+    writeFileSync(file, lowerToPtx(compiled.module, { numWarps, arch: 'sm_90', minBlocksPerSM }).ptx);
     const r = spawnSync(PTXAS!, ['-arch=sm_90', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });
     if (r.status !== 0) expect.fail(`ptxas rejected ${file}:\n${r.stderr}`);
     return r.stdout + r.stderr;
@@ -111,6 +113,21 @@ describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark 
     const out = report(popeDecodeSplit as AnyKernel, [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, 1, 1, Nk, D, D, 0.125, 1024, 32,
       16 * D, D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, 'softplus', 16, 64, 64, 'f16'], 8, 'decode-split-gpu');
     expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
+  });
+  it('popeDecodeRow: decode B=8 H=16 k_len=32768 D=64 fp16 (32-key tiles, 4 warps, 8 programs per SM: 64 registers, no shared memory in the loop)', () => {
+    const h = buf('f16');
+    const ptxArgs = [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, Nk, D, D, 0.125, 1024, 32,
+      16 * D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, true, false, 'softplus', true, 32, 64];
+    const out = report(popeDecodeRow as AnyKernel, ptxArgs, 4, 'decode-row-gpu', 8);
+    expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
+    expect(Number(/Used (\d+) registers/.exec(out)?.[1])).toBeLessThanOrEqual(64);
+    // The key loop: no barrier, no shared memory, one vector load per 4 elements of K, V and the phases.
+    const { compiled } = (popeDecodeRow as AnyKernel).specialize({ device: 'ptx-sim', numWarps: 4 }, ...(ptxArgs as never[]));
+    const ptx = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90' }).ptx;
+    const loop = ptx.slice(ptx.indexOf('$L_loop_0:'), ptx.indexOf('$L_loop_end_0:'));
+    expect(loop).not.toMatch(/bar\.sync|ld\.shared|st\.shared/);
+    expect(loop.match(/ld\.global\.v4\.b16/g)).toHaveLength(8);
+    expect(loop.match(/ld\.global\.v4\.f32/g)).toHaveLength(4);
   });
   it('popeSimilarityFromFeatures: similarity B=2 H=8 N=4096, bf16 features (128 × 64 tiles, 4 warps)', () => {
     const h = buf('bf16');

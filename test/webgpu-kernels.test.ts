@@ -9,6 +9,7 @@ import { rowSoftmax } from '../kernels/softmax.js';
 import { layerNorm } from '../kernels/layernorm.js';
 import { matmul } from '../kernels/matmul.js';
 import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
+import { launchPopeDecode, decodePlan, decodeScratchSizes } from '../ops/pope-decode.js';
 import { toHost, fromHost, cdiv, type DType, type TypedArray } from '../index.js';
 import type { WebGpuBuffer } from '../runtime/webgpu/index.js';
 import * as ref from './reference/reference.js';
@@ -208,6 +209,26 @@ describe.skipIf(!gpu)(`on ${gpu?.name ?? 'webgpu'}`, () => {
         const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
           { rotateDim: rot, causal, softmaxScale: 0.2, keyPaddingMask: pad });
         expectClose(await read(o), want, productTolerance(dtype, want), `flash causal=${causal}`);
+      }
+    });
+
+    it('popeDecodeRow (split-K decoding, one query row per kv head): chunks with a remainder, key padding, partial and full rotation', async () => {
+      const B = 2, H = 3, Nk = 150;
+      for (const [D, rot] of [[24, 16], [32, 32]] as const) {
+        const qs: Shape4 = [B, H, 1, D], ks: Shape4 = [B, H, Nk, D];
+        const q = input(dtype, r.array(B * H * D, -2, 2)), k = input(dtype, r.array(B * H * Nk * D, -2, 2)), v = input(dtype, r.array(B * H * Nk * D, -1, 1));
+        const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
+        const bias = Float32Array.from(r.array(H * rot, -6, 0));
+        const pad = Array.from({ length: B * Nk }, (_, i) => (i < Nk ? i % 5 !== 2 : i % Nk < 120)); // batch 1: the last chunk sees nothing
+        expect(decodePlan(qs, ks, 64)).toMatchObject({ row: true, splits: 3 }); // 64 + 64 + 22 keys
+        const n = decodeScratchSizes(qs, ks, 64);
+        const scratch = { out: out('f32', n.out), m: out('f32', n.stats), l: out('f32', n.stats) };
+        const o = out('f32', B * H * D);
+        launchPopeDecode(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, o, contiguous(qs),
+          { rotateDim: rot, softmaxScale: 0.2, mask: { data: Uint8Array.from(pad, Number), strides: [Nk, 0, 1] }, device, scratch, chunk: 64 });
+        const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
+          { rotateDim: rot, softmaxScale: 0.2, keyPaddingMask: pad });
+        expectClose(await read(o), want, tolerance, `decode row D=${D} rot=${rot}`);
       }
     });
   });

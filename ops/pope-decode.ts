@@ -94,24 +94,31 @@ export function launchPopeDecode(
 }
 
 // ------------------------------------------------------------------ one query row per kv head
-/** Keys per tile of popeDecodeRow: 16 elements of K (and of V and of the key phases) per thread of 4 warps, 64 keys at most. */
-const rowBlockN = (d: number): number => Math.min(64, 2048 / blockDim(d));
-/** popeDecodeRow's warps, and the programs per SM ptxas keeps registers for (64 registers: 32 warps per SM). */
-const ROW_WARPS = 4, ROW_MIN_BLOCKS_PER_SM = 8;
+/** Keys per tile of popeDecodeRow: 16 elements of K (and of V and of the key phases) per thread, one warp per head. */
+const rowBlockN = (d: number): number => 512 / blockDim(d);
+/** popeDecodeRow's heads per program (one warp each): 4, or fewer where they do not divide H. */
+const rowHeads = (h: number): number => (h % 4 === 0 ? 4 : h % 2 === 0 ? 2 : 1);
+/** Warps per SM ptxas keeps popeDecodeRow's registers for: 28 (72 registers; 32 spill), 20 for D > 128 (which spills in 72). */
+const rowWarpsPerSM = (d: number): number => (d > 128 ? 20 : 28);
+/** Warps the key split aims at: about four waves of the largest GPUs (132 SMs × 32 warps). */
+const ROW_TARGET_WARPS = 16384;
 
 /** Whether popeDecodeRow takes this decode: q_len 1, as many kv heads as query heads, at least one key tile of keys. */
 export function decodeRowApplies(qShape: Shape4, kShape: Shape4): boolean {
   return qShape[2] === 1 && qShape[1] === kShape[1] && kShape[2] >= rowBlockN(qShape[3]);
 }
 
-/** popeDecodeRow's plan: [rowBlockN, BLOCK_D] tiles on 4 warps, chunks (one key tile at least) such that B·H·splits reaches TARGET_PROGRAMS. */
+/**
+ * popeDecodeRow's plan: rowHeads(H) heads per program on as many warps, [rowBlockN, BLOCK_D] key tiles,
+ * chunks (one key tile at least) such that B·H·splits reaches ROW_TARGET_WARPS.
+ */
 function rowPlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
   const [B, H, , D] = qShape, Nk = kShape[2];
   const BN = rowBlockN(D);
   const roundUp = (x: number): number => Math.ceil(x / BN) * BN;
   if (chunk !== undefined && (chunk < 1 || chunk % BN !== 0)) throw new RangeError(`decode chunk must be a positive multiple of ${BN}, got ${chunk}`);
-  const c = Math.max(chunk ?? roundUp(Math.ceil(Nk / Math.ceil(TARGET_PROGRAMS / (B * H)))), roundUp(Math.ceil(Nk / MAX_SPLITS)));
-  return { row: true, BM: 1, BN, numWarps: ROW_WARPS, chunk: c, splits: Math.ceil(Nk / c) };
+  const c = Math.max(chunk ?? roundUp(Math.ceil(Nk / Math.ceil(ROW_TARGET_WARPS / (B * H)))), roundUp(Math.ceil(Nk / MAX_SPLITS)));
+  return { row: true, BM: 1, BN, numWarps: rowHeads(H), chunk: c, splits: Math.ceil(Nk / c) };
 }
 
 /** launchPopeDecode for one query row per kv head: popeDecodeRow, then popeDecodeCombine. */
@@ -120,16 +127,16 @@ function launchPopeDecodeRow(
   v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, out: BufferArg, outStrides: Strides4, o: DecodeOptions,
 ): void {
   const [B, H, , D] = qShape, Nk = kShape[2];
-  const { BN, numWarps, chunk, splits } = rowPlan(qShape, kShape, o.chunk);
+  const { BN, numWarps: heads, chunk, splits } = rowPlan(qShape, kShape, o.chunk);
   const BD = blockDim(D);
   const { mask, scratch } = o;
   // The one query sits at the bottom-right corner: a causal mask hides no key, so `causal` changes nothing.
   popeDecodeRow.launch(
-    { grid: [B * H, splits], device: o.device, numWarps, minBlocksPerSM: o.minBlocksPerSM ?? ROW_MIN_BLOCKS_PER_SM },
+    { grid: [(B * H) / heads, splits], device: o.device, numWarps: heads, minBlocksPerSM: o.minBlocksPerSM ?? rowWarpsPerSM(D) / heads },
     q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), scratch.out, scratch.m, scratch.l,
     H, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
     qStrides[0], qStrides[1], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2], mask?.strides[0] ?? 0, mask?.strides[2] ?? 0,
-    bias !== null, mask !== undefined, o.toMagnitude ?? 'softplus', o.rotateDim === D && D === BD, BN, BD,
+    bias !== null, mask !== undefined, o.toMagnitude ?? 'softplus', o.rotateDim === D && D === BD, heads, BN, BD,
   );
   const BS = Math.max(2, nextPow2(splits));
   popeDecodeCombine.launch(

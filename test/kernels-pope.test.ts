@@ -166,9 +166,9 @@ describe.each(testDevices())('on %s', (device) => {
       }
     });
 
-    it('popeDecodeRow (one query row per kv head, CUDA cores): chunks with a remainder shorter than a key tile, masks, causal, partial and full rotation, softplus/relu/exp', () => {
-      const B = 2, H = 3, Nk = 300;
-      for (const [D, rot] of [[24, 16], [32, 32]] as const) {
+    it('popeDecodeRow (one query row per kv head, CUDA cores): 4 and 2 heads per program, chunks with a remainder shorter than a key tile, masks, causal, partial and full rotation, softplus/relu/exp', () => {
+      const B = 2, Nk = 300;
+      for (const [H, D, rot] of [[4, 24, 16], [6, 32, 32]] as const) {
         const qs: Shape4 = [B, H, 1, D], ks: Shape4 = [B, H, Nk, D];
         const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
         const q = input(dtype, r.array(B * H * D, -2, 2)), k = input(dtype, r.array(B * H * Nk * D, -2, 2)), v = input(dtype, r.array(B * H * Nk * D, -1, 1));
@@ -187,7 +187,7 @@ describe.each(testDevices())('on %s', (device) => {
         ];
         // 128-key chunks: 128 + 128 + 44, the last one read as the key tile ending at key 300; and the default plan.
         const plan = decodePlan(qs, ks, 128);
-        expect([plan.row, plan.splits, plan.BN]).toEqual([true, 3, 64]);
+        expect([plan.row, plan.splits, plan.BN, plan.numWarps]).toEqual([true, 3, 16, H === 4 ? 4 : 2]);
         const runs = [
           ...[false, true].flatMap((causal) => masks.map((m) => ({ causal, m, mag: 'softplus' as const, chunk: 128 as number | undefined }))),
           ...(['relu', 'exp'] as const).map((mag) => ({ causal: false, m: masks[1]!, mag, chunk: 128 as number | undefined })),
@@ -201,7 +201,7 @@ describe.each(testDevices())('on %s', (device) => {
             { rotateDim: rot, causal, softmaxScale: 0.2, toMagnitude: mag, mask: m.arg, device, scratch, chunk });
           const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias),
             { rotateDim: rot, causal, softmaxScale: 0.2, toMagnitude: mag, ...m.want });
-          expectClose(out, want, tolerance[dtype], `decode row D=${D} rot=${rot} ${mag} causal=${causal} ${m.name} chunk ${chunk ?? `default (${decodePlan(qs, ks).chunk})`}`);
+          expectClose(out, want, tolerance[dtype], `decode row H=${H} D=${D} rot=${rot} ${mag} causal=${causal} ${m.name} chunk ${chunk ?? `default (${decodePlan(qs, ks).chunk})`}`);
         }
       }
     });

@@ -42,7 +42,7 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
   ['popeDecodeSplit', popeDecodeSplit as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 4, 2, 3, 70, 24, 16, 0.2, 64, 2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 32, 32, d === 'f32' ? 'f32' : d]],
   ['popeDecodeRow', popeDecodeRow as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 3, 70, 24, 16, 0.2, 64, 2,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 'softplus', false, 64, 32]],
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 'softplus', false, 4, 16, 32]],
   ['popeDecodeCombine', popeDecodeCombine as AnyKernel, (d) => [f32(), f32(), f32(), buf(d), 4, 3, 24, 5, 1, 1, 1, 8, 32]],
   ['popeSimilarityFromFeatures', popeSimilarityFromFeatures as AnyKernel, (d) => [buf(d), buf(d), f32(), 4, 2, 5, 70, 64, 1, 1, 1, 64, 32, 64]],
 ];
@@ -114,13 +114,13 @@ describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark 
       16 * D, D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, 'softplus', 16, 64, 64, 'f16'], 8, 'decode-split-gpu');
     expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
   });
-  it('popeDecodeRow: decode B=8 H=16 k_len=32768 D=64 fp16 (32-key tiles, 4 warps, 8 programs per SM: 64 registers, no shared memory in the loop)', () => {
+  it('popeDecodeRow: decode B=8 H=16 k_len=32768 D=64 fp16 (4 heads per program on 4 warps, 8-key tiles, 7 programs per SM: 72 registers, no shared memory in the loop)', () => {
     const h = buf('f16');
-    const ptxArgs = [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, Nk, D, D, 0.125, 1024, 32,
-      16 * D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, true, false, 'softplus', true, 32, 64];
-    const out = report(popeDecodeRow as AnyKernel, ptxArgs, 4, 'decode-row-gpu', 8);
+    const ptxArgs = [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, Nk, D, D, 0.125, 256, 128,
+      16 * D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, true, false, 'softplus', true, 4, 8, 64];
+    const out = report(popeDecodeRow as AnyKernel, ptxArgs, 4, 'decode-row-gpu', 7);
     expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
-    expect(Number(/Used (\d+) registers/.exec(out)?.[1])).toBeLessThanOrEqual(64);
+    expect(Number(/Used (\d+) registers/.exec(out)?.[1])).toBeLessThanOrEqual(72);
     // The key loop: no barrier, no shared memory, one vector load per 4 elements of K, V and the phases.
     const { compiled } = (popeDecodeRow as AnyKernel).specialize({ device: 'ptx-sim', numWarps: 4 }, ...(ptxArgs as never[]));
     const ptx = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90' }).ptx;

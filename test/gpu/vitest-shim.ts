@@ -47,6 +47,19 @@ function fmt(x: unknown): string {
   }
 }
 
+/** The whole value as text, for equality (fmt() is cut short for messages). */
+function canon(x: unknown): string {
+  return JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(x);
+}
+
+/** vitest's toMatchObject: every property of `want` present in `actual` and matching, recursively. */
+function matchesObject(actual: unknown, want: unknown): boolean {
+  if (want === null || typeof want !== 'object') return canon(actual) === canon(want);
+  if (actual === null || typeof actual !== 'object') return false;
+  if (Array.isArray(want)) return Array.isArray(actual) && actual.length === want.length && want.every((w, i) => matchesObject(actual[i], w));
+  return Object.entries(want).every(([k, w]) => matchesObject((actual as Record<string, unknown>)[k], w));
+}
+
 const ARRAY_CONTAINING = Symbol('arrayContaining');
 type ArrayContaining = { [ARRAY_CONTAINING]: unknown[] };
 
@@ -64,8 +77,14 @@ function matchers(actual: unknown, label?: string) {
         if (!want.every((w) => (actual as unknown[]).some((a) => fmt(a) === fmt(w)))) fail(`expected ${fmt(actual)} to contain ${fmt(want)}`);
         return;
       }
-      if (fmt(actual) !== fmt(e)) fail(`expected ${fmt(actual)} to equal ${fmt(e)}`);
+      if (canon(actual) !== canon(e)) fail(`expected ${fmt(actual)} to equal ${fmt(e)}`);
     },
+    toMatchObject: (e: object) => void (matchesObject(actual, e) || fail(`expected ${fmt(actual)} to match ${fmt(e)}`)),
+    toBeUndefined: () => void (actual === undefined || fail(`expected ${fmt(actual)} to be undefined`)),
+    toBeNull: () => void (actual === null || fail(`expected ${fmt(actual)} to be null`)),
+    toHaveLength: (n: number) => void ((actual as { length: number }).length === n || fail(`expected length ${n}, got ${(actual as { length: number }).length}`)),
+    toBeLessThanOrEqual: (e: number) => void ((actual as number) <= e || fail(`expected ${fmt(actual)} <= ${e}`)),
+    toBeGreaterThanOrEqual: (e: number) => void ((actual as number) >= e || fail(`expected ${fmt(actual)} >= ${e}`)),
     toBeLessThan: (e: number) => void ((actual as number) < e || fail(`expected ${fmt(actual)} < ${e}`)),
     toBeGreaterThan: (e: number) => void ((actual as number) > e || fail(`expected ${fmt(actual)} > ${e}`)),
     toContain: (e: string) => void (String(actual).includes(e) || fail(`expected ${fmt(actual)} to contain ${fmt(e)}`)),
@@ -85,6 +104,8 @@ function matchers(actual: unknown, label?: string) {
     toContain: (e: string) => void (!String(actual).includes(e) || fail(`expected ${fmt(actual)} not to contain ${fmt(e)}`)),
     toMatch: (e: RegExp) => void (!e.test(String(actual)) || fail(`expected ${fmt(actual)} not to match ${e}`)),
     toBe: (e: unknown) => void (!Object.is(actual, e) || fail(`expected ${fmt(actual)} not to be ${fmt(e)}`)),
+    toEqual: (e: unknown) => void (canon(actual) !== canon(e) || fail(`expected ${fmt(actual)} not to equal ${fmt(e)}`)),
+    toBeNull: () => void (actual !== null || fail('expected a value other than null')),
   };
   return { ...positive, not: negated };
 }

@@ -94,12 +94,16 @@ export function launchPopeDecode(
 }
 
 // ------------------------------------------------------------------ one query row per kv head
-/** Keys per tile of popeDecodeRow: 16 elements of K (and of V and of the key phases) per thread, one warp per head. */
-const rowBlockN = (d: number): number => 512 / blockDim(d);
+/**
+ * Keys per tile of popeDecodeRow: 8 elements of K (and of V and of the key phases) per thread, one warp
+ * per head. Measured on the H200 (B=8 H=16 k_len=32768 D=64 fp16, bench/RESULTS.md): 4-key tiles at 32
+ * warps per SM 0.441 ms; 8-key tiles 0.475 ms at 32 warps, 0.599 ms at 28.
+ */
+const rowBlockN = (d: number): number => Math.max(1, 256 / blockDim(d));
 /** popeDecodeRow's heads per program (one warp each): 4, or fewer where they do not divide H. */
 const rowHeads = (h: number): number => (h % 4 === 0 ? 4 : h % 2 === 0 ? 2 : 1);
-/** Warps per SM ptxas keeps popeDecodeRow's registers for: 28 (72 registers; 32 spill), 20 for D > 128 (which spills in 72). */
-const rowWarpsPerSM = (d: number): number => (d > 128 ? 20 : 28);
+/** Warps per SM ptxas keeps popeDecodeRow's registers for: 32 (64 registers), 20 for D > 128. */
+const rowWarpsPerSM = (d: number): number => (d > 128 ? 20 : 32);
 /** Warps the key split aims at: about four waves of the largest GPUs (132 SMs × 32 warps). */
 const ROW_TARGET_WARPS = 16384;
 

@@ -187,7 +187,7 @@ describe.each(testDevices())('on %s', (device) => {
         ];
         // 128-key chunks: 128 + 128 + 44, the last one read as the key tile ending at key 300; and the default plan.
         const plan = decodePlan(qs, ks, 128);
-        expect([plan.row, plan.splits, plan.BN, plan.numWarps]).toEqual([true, 3, 16, H === 4 ? 4 : 2]);
+        expect([plan.row, plan.splits, plan.BN, plan.numWarps]).toEqual([true, 3, 8, H === 4 ? 4 : 2]);
         const runs = [
           ...[false, true].flatMap((causal) => masks.map((m) => ({ causal, m, mag: 'softplus' as const, chunk: 128 as number | undefined }))),
           ...(['relu', 'exp'] as const).map((mag) => ({ causal: false, m: masks[1]!, mag, chunk: 128 as number | undefined })),

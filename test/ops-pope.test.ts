@@ -205,7 +205,7 @@ describe.each(testDevices())('PoPE ops on %s', (device) => {
         y.set(x.subarray(((b * H + h) * n + i) * D, ((b * H + h) * n + i + 1) * D), ((b * n + i) * H + h) * D);
       return y;
     };
-    expect(decodePlan([B, H, 1, D], [B, H, Nk, D])).toMatchObject({ row: true, BN: 16, chunk: 16, splits: 19, numWarps: 1 }); // 18 × 16 + 12
+    expect(decodePlan([B, H, 1, D], [B, H, Nk, D])).toMatchObject({ row: true, BN: 8, chunk: 8, splits: 38, numWarps: 1 }); // 37 × 8 + 4
     for (const dtype of ['f16', 'f32'] as const)
       for (const headFirst of [true, false]) {
         const make = (x: Float64Array, n: number) => {

@@ -64,7 +64,7 @@ function launchRowFeatures(
   popeRowFeatures.launch(
     { grid: [Math.ceil(N / BLOCK_N), B * Hx], device: o.device, numWarps: 8 },
     x, freqs, bias ?? freqs, dst, Hx, N, D, o.rotateDim, o.freqRowOffset, o.scale, s[0], s[1], s[2],
-    bias !== null, o.toMagnitude ?? 'softplus', BLOCK_N, popeFeatureWidth(D, o.rotateDim),
+    bias !== null, o.toMagnitude ?? 'softplus', BLOCK_N, blockDim(D), popeFeatureWidth(D, o.rotateDim),
   );
 }
 

@@ -36,7 +36,7 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
   ['popeSimilarity', popeSimilarity as AnyKernel, (d) => [buf(d), buf(d), f32(), f32(), f32(), 4, 2, 5, 7, 24, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d]],
   ['popeFlashAttention', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 7, 24, 16, 0.2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d, false, 64]],
-  ['popeRowFeatures', popeRowFeatures as AnyKernel, (d) => [buf(d), f32(), f32(), buf(d === 'f32' ? 'f32' : d), 2, 70, 24, 16, 3, 0.25, 1, 1, 1, true, 'softplus', 64, 64]],
+  ['popeRowFeatures', popeRowFeatures as AnyKernel, (d) => [buf(d), f32(), f32(), buf(d === 'f32' ? 'f32' : d), 2, 70, 24, 16, 3, 0.25, 1, 1, 1, true, 'softplus', 16, 32, 64]],
   ['popeFlashAttention (keys rotated once)', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 70, 24, 16, 0.2,
     1, 1, 1, 1, 1, 64, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 64, 64, 32, d === 'f32' ? 'f32' : d, true, 64]],
   ['popeDecodeSplit', popeDecodeSplit as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 4, 2, 3, 70, 24, 16, 0.2, 64, 2,

@@ -26,6 +26,11 @@ export interface Device {
   readonly target: 'cpu' | 'ptx' | 'wgsl';
   /** What else the compiled code depends on (GPU architecture, driver version): part of disk-cache keys. */
   cacheTag?(): string;
+  /**
+   * Devices whose dots stage both operand tiles in workgroup memory as f32 (WebGPU): the bytes a kernel
+   * launched with `numWarps` may give its shared tiles. The op layer sizes its blocks with it.
+   */
+  workgroupBudget?(numWarps: number): number;
   launch(req: LaunchRequest): void;
 }
 

@@ -106,6 +106,13 @@ describe.skipIf(!gpu)(`on ${gpu?.name ?? 'webgpu'}`, () => {
     }
   });
 
+  it('a kernel whose workgroup memory exceeds the adapter\'s is refused at launch, saying so', () => {
+    // The f32 operand tiles of a 64 × 64 block with BLOCK_K = K take 4 · (64·K + K·64) bytes.
+    const K = 2 ** Math.ceil(Math.log2(gpu!.context.limits.maxComputeWorkgroupStorageSize / 512 + 1));
+    expect(() => matmul.launch({ grid: [1, 1], device }, new Float32Array(64 * K), new Float32Array(K * 64), out('f32', 64 * 64), 64, 64, K, K, 1, 64, 1, 64, 1, 64, 64, K))
+      .toThrow(/kernel 'matmul' on webgpu .*: \d+ bytes of workgroup memory \(numWarps 4\) exceed the adapter's \d+; launch it with smaller blocks/);
+  });
+
   const golden = loadGolden();
   const f32 = (c: GoldenCase, name: string): Float32Array => Float32Array.from(tensor(c, 'inputs', name).data);
   const shape4 = (c: GoldenCase, name: string): Shape4 => tensor(c, 'inputs', name).shape as unknown as Shape4;

@@ -154,6 +154,10 @@ export class WebGpuDevice implements Device {
     const what = `kernel '${kernel.name}' on ${this.name}`;
     if (wgsl.workgroupSize > c.limits.maxComputeInvocationsPerWorkgroup)
       throw new LaunchError(`${what}: ${wgsl.workgroupSize} invocations per workgroup (numWarps ${numWarps}) exceed the adapter's ${c.limits.maxComputeInvocationsPerWorkgroup}`);
+    // Checked here, at launch, rather than left to pipeline validation, whose error arrives only at the next read.
+    if (wgsl.workgroupBytes > c.limits.maxComputeWorkgroupStorageSize)
+      throw new LaunchError(`${what}: ${wgsl.workgroupBytes} bytes of workgroup memory (numWarps ${numWarps}) exceed the adapter's ${c.limits.maxComputeWorkgroupStorageSize}; ` +
+        'launch it with smaller blocks (f16/bf16 dots stage their operands as f32 here, see docs/webgpu-backend.md)');
     const dev = c.device;
     const entries: GPUBindGroupLayoutEntry[] = wgsl.bindings.map((b) => ({
       binding: b.binding,
@@ -179,6 +183,16 @@ export class WebGpuDevice implements Device {
     const art: WebGpuKernelArtifact = { wgsl, pipeline, layout, compileErrors };
     kernel.artifacts.set(key, art);
     return art;
+  }
+
+  /**
+   * Bytes of workgroup memory a kernel launched with `numWarps` may use for its shared tiles: the
+   * adapter's limit less the shuffle exchange slots the WGSL backend may add (two u32 per invocation).
+   * The op layer's launchers size their blocks with it; every dot here runs on FMA and stages both
+   * operand tiles in f32 (4 bytes per element, whatever the input dtype).
+   */
+  workgroupBudget(numWarps: number): number {
+    return this.context.limits.maxComputeWorkgroupStorageSize - 8 * 32 * this.warpsFor(numWarps);
   }
 
   /** The warps a launch asking for `numWarps` runs with: at least minWarps, within the adapter's invocation limit. */

@@ -29,8 +29,10 @@ export interface WgslKernel {
   readonly bindings: readonly WgslBinding[];
   /** Where each scalar parameter goes in the uniform buffer (absent when there are none). */
   readonly uniformLayout: UniformLayout | undefined;
-  /** Bytes of workgroup memory the shader declares. */
+  /** Bytes of the thread program's shared memory (its `var<workgroup>` of shared tiles). */
   readonly sharedBytes: number;
+  /** Bytes of workgroup memory the shader declares in all: the shared tiles, shuffle exchange slots and emulated-mma tiles. */
+  readonly workgroupBytes: number;
   /** The thread program the WGSL prints. */
   readonly program: ThreadProgram;
 }

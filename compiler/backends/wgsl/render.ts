@@ -74,6 +74,8 @@ export interface RenderedWgsl {
   readonly entry: string;
   readonly bindings: readonly WgslBinding[];
   readonly uniformLayout: UniformLayout | undefined;
+  /** Bytes of every `var<workgroup>` the shader declares: shared tiles, shuffle exchange slots, mma tiles. */
+  readonly workgroupBytes: number;
 }
 
 export interface WgslRenderOptions {
@@ -526,16 +528,22 @@ class WgslRenderer {
     }
     const fieldOf = new Map(fields.map((f) => [f.param, f]));
 
+    let workgroupWords = 0;
     if (this.p.sharedBytes > 0) {
       const words = Math.ceil(this.p.sharedBytes / 4);
+      workgroupWords += words;
       decls.push(`var<workgroup> ${this.smemName}: array<${this.smemAtomic ? 'atomic<u32>' : 'u32'}, ${words}>; // ${this.p.sharedBytes} bytes of shared memory`);
     }
 
     this.body(this.p.body, '  ', fieldOf);
-    if (this.shuffles)
+    if (this.shuffles) {
+      workgroupWords += 2 * this.p.threads;
       decls.push(`var<workgroup> ${this.xchgName}: array<u32, ${2 * this.p.threads}>; // two sets of exchange slots for the emulated warp shuffles`);
-    if (this.mmaTypes.size)
+    }
+    if (this.mmaTypes.size) {
+      workgroupWords += (this.p.threads / 32) * MMA_TILE_WORDS;
       decls.push(`var<workgroup> ${this.mmaTileName}: array<f32, ${(this.p.threads / 32) * MMA_TILE_WORDS}>; // per warp: the A (16x16) and B (16x8) tiles of the emulated mma`);
+    }
 
     if ([...this.helpers.values(), ...this.lines].some((l) => l.includes('f32_bits('))) this.helper('f32_bits', () => F32_BITS);
     const usesF16 = this.opts.features.f16 === true && [...this.params.values()].some((q) => q.rep === 'f16');
@@ -559,7 +567,7 @@ class WgslRenderer {
       '}',
       '',
     ];
-    return { wgsl: out.join('\n'), entry, bindings, uniformLayout };
+    return { wgsl: out.join('\n'), entry, bindings, uniformLayout, workgroupBytes: 4 * workgroupWords };
   }
 
   private storageElem(info: ParamInfo): string {

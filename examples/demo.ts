@@ -26,9 +26,6 @@ const v = Float32Array.from(r.array(B * H * Nk * D, -1, 1));
 const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, seqLen: Nk }));
 const bias = Float32Array.from(r.array(H * rot, -2 * Math.PI, 0));
 const out = new Float32Array(B * H * Nq * D);
-// WebGPU has no tensor cores: smaller tiles than the tensor-core defaults fit its 32 KB of workgroup
-// memory with f32 operands and compile faster on a software adapter.
-const tiles = webgpu ? { blockM: 64, blockN: 32 } : {};
 // On WebGPU the output is a device buffer, read back asynchronously.
 const outBuffer: WebGpuBuffer | undefined = webgpu?.alloc('f32', out.length);
 
@@ -36,7 +33,7 @@ console.log(`tilejit demo: PoPE flash attention, B=${B} H=${H} N=${Nq} D=${D}, c
 console.log(`device: ${device.name}`);
 const run = async (): Promise<number> => {
   const t0 = performance.now();
-  launchPopeFlashAttention(q, qs, contiguous(qs), k, ks, contiguous(ks), v, contiguous(ks), freqs, bias, outBuffer ?? out, contiguous(qs), { rotateDim: rot, causal: true, device, ...tiles });
+  launchPopeFlashAttention(q, qs, contiguous(qs), k, ks, contiguous(ks), v, contiguous(ks), freqs, bias, outBuffer ?? out, contiguous(qs), { rotateDim: rot, causal: true, device });
   if (outBuffer) await outBuffer.readInto(out); // waits for the launch (on WebGPU, the shader compiles then)
   return performance.now() - t0;
 };

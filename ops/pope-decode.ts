@@ -6,6 +6,8 @@
 import { popeDecodeSplit, popeDecodeCombine, popeDecodeRow } from '../kernels/pope-decode.js';
 import { popeFeatureDType, type FlashOptions, type Shape4, type Strides4 } from './pope-kernels.js';
 import type { BufferArg } from '../runtime/buffers.js';
+import type { Device, DeviceName } from '../runtime/device.js';
+import { webgpuWorkgroupBudget, fitBlocks, fmaDotBytes } from './webgpu-tiles.js';
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 const blockDim = (d: number): number => Math.max(16, nextPow2(d));
@@ -19,9 +21,33 @@ const TARGET_PROGRAMS = 4096;
 /** The most chunks (the combine kernel reads all of a row's partials in one tile). */
 const MAX_SPLITS = 128;
 
-/** Whether the split-K kernel can take this attention (short queries, few query heads per kv head). */
-export function decodeApplies(qShape: Shape4, kShape: Shape4): boolean {
-  return qShape[2] <= DECODE_MAX_QUERIES && (qShape[1] / kShape[1]) * qShape[2] <= DECODE_MAX_ROWS;
+/**
+ * Whether the split-K kernels can take this attention on `device` (default: the default device): short
+ * queries, few query heads per kv head, and on WebGPU popeDecodeSplit's tiles fitting its workgroup
+ * memory (popeDecodeRow uses none).
+ */
+export function decodeApplies(qShape: Shape4, kShape: Shape4, device?: DeviceName | Device): boolean {
+  const rows = (qShape[1] / kShape[1]) * qShape[2];
+  return qShape[2] <= DECODE_MAX_QUERIES && rows <= DECODE_MAX_ROWS &&
+    (decodeRowApplies(qShape, kShape) || keyBlock(rowBlock(qShape, kShape), qShape[3], device) !== undefined);
+}
+
+/** All query rows of a kv head in one M tile, 16 at least. */
+const rowBlock = (qShape: Shape4, kShape: Shape4): number => Math.max(16, nextPow2((qShape[1] / kShape[1]) * qShape[2]));
+
+/**
+ * The key tile and warps: 64 keys on 8 warps, 32 on 4 warps for D > 64; on WebGPU (FMA dots, f32
+ * operand tiles in workgroup memory) halved until [BM, BLOCK_D] · [BLOCK_D, BN] and [BM, BN] ·
+ * [BN, BLOCK_D] fit the device's budget, undefined when not even 16 keys do (D = 128 with 64 rows).
+ */
+function keyBlock(BM: number, D: number, device: DeviceName | Device | undefined): { BN: number; numWarps: number } | undefined {
+  const warps = (BN: number): number => (BN === 64 ? 8 : 4);
+  const BN = D > 64 ? 32 : 64;
+  const budget = webgpuWorkgroupBudget(device);
+  if (!budget) return { BN, numWarps: warps(BN) };
+  const BD = blockDim(D);
+  const t = fitBlocks(BM, BN, (m, n) => Math.max(fmaDotBytes(m, BD, n), fmaDotBytes(m, n, BD)) <= budget(warps(n)), { fixedM: true });
+  return t.fits ? { BN: t.N, numWarps: warps(t.N) } : undefined;
 }
 
 export interface DecodePlan {
@@ -36,23 +62,26 @@ export interface DecodePlan {
  * The tiling: all query rows of a kv head in one M tile (16 at least), 64-key tiles on 8 warps (32-key
  * tiles on 4 warps for D > 64): ptxas fits either in 128 registers without spilling (1 warp per 16 rows,
  * which would keep P in registers, needs 255 and spills), and chunks such that B·Hkv·splits reaches
- * TARGET_PROGRAMS, at least two key tiles each (the V copies are double-buffered across them).
+ * TARGET_PROGRAMS, at least two key tiles each (the V copies are double-buffered across them). On
+ * WebGPU (`device`, default: the default device) key tiles small enough for its workgroup memory.
  */
-export function decodePlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
+export function decodePlan(qShape: Shape4, kShape: Shape4, chunk?: number, device?: DeviceName | Device): DecodePlan {
   if (decodeRowApplies(qShape, kShape)) return rowPlan(qShape, kShape, chunk);
-  const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
-  const BM = Math.max(16, nextPow2((H / Hkv) * Nq));
-  const BN = D > 64 ? 32 : 64;
+  const [B, , , D] = qShape, [, Hkv, Nk] = kShape;
+  const BM = rowBlock(qShape, kShape);
+  const kb = keyBlock(BM, D, device);
+  if (!kb) throw new RangeError(`split-K decoding of q [${qShape}] does not fit the device's workgroup memory (${BM} rows × head dim ${D}); see decodeApplies`);
+  const { BN, numWarps } = kb;
   const roundUp = (x: number): number => Math.ceil(x / BN) * BN;
   let c = chunk ?? Math.max(2 * BN, roundUp(Math.ceil(Nk / Math.ceil(TARGET_PROGRAMS / (B * Hkv)))));
   if (chunk !== undefined && (chunk < 1 || chunk % BN !== 0)) throw new RangeError(`decode chunk must be a positive multiple of ${BN}, got ${chunk}`);
   c = Math.max(c, roundUp(Math.ceil(Nk / MAX_SPLITS)));
-  return { BM, BN, numWarps: BN === 64 ? 8 : 4, chunk: c, splits: Math.ceil(Nk / c) };
+  return { BM, BN, numWarps, chunk: c, splits: Math.ceil(Nk / c) };
 }
 
-/** Scratch sizes (f32 elements) of the partial outputs and of the partial maxima/sums. */
-export function decodeScratchSizes(qShape: Shape4, kShape: Shape4, chunk?: number): { out: number; stats: number } {
-  const { splits } = decodePlan(qShape, kShape, chunk);
+/** Scratch sizes (f32 elements) of the partial outputs and of the partial maxima/sums (on `device`, as decodePlan). */
+export function decodeScratchSizes(qShape: Shape4, kShape: Shape4, chunk?: number, device?: DeviceName | Device): { out: number; stats: number } {
+  const { splits } = decodePlan(qShape, kShape, chunk, device);
   const rows = qShape[0] * qShape[1] * qShape[2];
   return { out: rows * splits * blockDim(qShape[3]), stats: rows * splits };
 }
@@ -73,8 +102,9 @@ export function launchPopeDecode(
   if (B !== Bk || D !== Dk || H % Hkv !== 0 || Nq > Nk || o.rotateDim < 1 || o.rotateDim > D)
     throw new RangeError(`launchPopeDecode: incompatible q [${qShape}] and k [${kShape}] (rotateDim ${o.rotateDim})`);
   if (decodeRowApplies(qShape, kShape)) return launchPopeDecodeRow(q, qShape, qStrides, k, kShape, kStrides, v, vStrides, freqs, bias, out, outStrides, o);
-  if (!decodeApplies(qShape, kShape)) throw new RangeError(`launchPopeDecode: ${H / Hkv} query heads per kv head × ${Nq} queries is more than the split-K kernel stacks`);
-  const { BM, BN, numWarps, chunk, splits } = decodePlan(qShape, kShape, o.chunk);
+  if (!decodeApplies(qShape, kShape, o.device))
+    throw new RangeError(`launchPopeDecode: ${H / Hkv} query heads per kv head × ${Nq} queries is more than the split-K kernel stacks${Nq <= DECODE_MAX_QUERIES && (H / Hkv) * Nq <= DECODE_MAX_ROWS ? ` in the device's workgroup memory at head dim ${D}` : ''}`);
+  const { BM, BN, numWarps, chunk, splits } = decodePlan(qShape, kShape, o.chunk, o.device);
   const BD = blockDim(D);
   const mask = o.mask;
   const { scratch } = o;

@@ -8,6 +8,7 @@ import { autotune, type AutotuneConfig } from '../runtime/autotune.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
 import type { Device, DeviceName } from '../runtime/device.js';
+import { webgpuWorkgroupBudget, fitBlocks, fmaDotBytes } from './webgpu-tiles.js';
 
 export type Shape4 = readonly [number, number, number, number];
 /** Element strides of a 4-D tensor whose last axis is contiguous. */
@@ -90,7 +91,9 @@ export function launchPopeSimilarity(
     const tc = dotType(o, q) !== 'f32';
     // 128 × 64 tiles on 4 warps (32 query rows per warp, so each key fragment feeds two mma tiles):
     // measured fastest on the H200 (B=2 H=8 N=4096: 0.393 ms against 0.446 ms on 8 warps, bench/RESULTS.md).
-    const BM = tc ? 128 : 64, BN = 64;
+    // On WebGPU (FMA, f32 operand tiles in workgroup memory): 64 × 64 halved until [BM, BF] · [BF, BN] fits.
+    const budget = webgpuWorkgroupBudget(o.device);
+    const { M: BM, N: BN } = budget ? fitBlocks(64, 64, (m, n) => fmaDotBytes(m, BF, n) <= budget(4)) : { M: tc ? 128 : 64, N: 64 };
     // Each program walks up to 16 key tiles (fewer when that leaves under ~2048 programs).
     const tilesM = Math.ceil(Nq / BM) * B * H, tilesN = Math.ceil(Nk / BN);
     const perProgram = BN * Math.max(1, Math.min(16, Math.floor((tilesM * tilesN) / 2048)));
@@ -126,7 +129,8 @@ export interface FlashOptions extends Common {
   readonly numWarps?: number;
   /**
    * Choose the tiling by timing (autotune) on a CUDA GPU, once per shape and kept on disk: a first call
-   * then compiles and times every candidate (seconds). Without it, flashTiling's measured choice.
+   * then compiles and times every candidate (seconds). Without it, flashTiling's measured choice. Not
+   * on WebGPU, whose tiling is sized to its workgroup memory (no tensor cores to tune for).
    */
   readonly autotune?: boolean;
   /** Launch options of the attention kernel (see LaunchOptions). */
@@ -157,7 +161,9 @@ export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' |
  * registers. `rotateKeysOnce`: whether the pre-pass pays (some key head is read by more than one
  * query block).
  */
-export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): { BM: number; BN: number; numWarps: number; minBlocksPerSM?: number; rotateKeysOnce: boolean } {
+export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): FlashTiling {
+  const budget = webgpuWorkgroupBudget(o.device);
+  if (budget) return webgpuFlashTiling(qShape, kShape, o, budget);
   const [, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   const tensorCores = dotType(o, q) !== 'f32';
   // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
@@ -170,6 +176,34 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   const numWarps = o.numWarps ?? (tensorCores ? Math.max(1, Math.min(8, BM / rowsPerWarp)) : BM >= 64 ? 8 : 4);
   const minBlocksPerSM = o.minBlocksPerSM ?? (tensorCores && BM === 128 && !wide && o.numWarps === undefined ? 2 : undefined);
   return { BM, BN, numWarps, minBlocksPerSM, rotateKeysOnce: Math.ceil(Nq / BM) * (H / Hkv) > 1 };
+}
+
+export interface FlashTiling { BM: number; BN: number; numWarps: number; minBlocksPerSM?: number; rotateKeysOnce: boolean }
+
+/**
+ * flashTiling on WebGPU, where every dot runs on FMA with both operand tiles staged in workgroup memory
+ * as f32: the f32 tiling (up to 64 × 64; 8 warps for 64-query blocks) halved until the larger dot fits
+ * the device's budget: scores [BM, K] · [K, BN] with K the feature width when keys are rotated once
+ * (the pre-pass) or BLOCK_D when the kernel rotates them, values [BM, BN] · [BN, BLOCK_D]. Keys are
+ * rotated once when that pays (as elsewhere) and its wider tiles fit at all (D + rot up to 128 at
+ * 16-row blocks in 32 KB). Explicit blockM, blockN and numWarps are kept; autotune does not apply.
+ */
+function webgpuFlashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, budget: (numWarps: number) => number): FlashTiling {
+  const [, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
+  const BD = blockDim(D), BF = popeFeatureWidth(D, o.rotateDim);
+  const warps = (BM: number): number => o.numWarps ?? (BM >= 64 ? 8 : 4);
+  const tiles = (K: number) => fitBlocks(
+    o.blockM ?? Math.min(64, Math.max(16, nextPow2(Nq))), o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk))),
+    (BM, BN) => Math.max(fmaDotBytes(BM, K, BN), fmaDotBytes(BM, BN, BD)) <= budget(warps(BM)),
+    { fixedM: o.blockM !== undefined, fixedN: o.blockN !== undefined },
+  );
+  const result = (t: { M: number; N: number }, rotateKeysOnce: boolean): FlashTiling =>
+    ({ BM: t.M, BN: t.N, numWarps: warps(t.M), minBlocksPerSM: o.minBlocksPerSM, rotateKeysOnce });
+  // With features the kernel reads them (the pre-pass's tiles); without, it rotates keys itself, and
+  // rotateKeysOnce says whether a pre-pass would pay and fit (the caller then launches with features).
+  if (o.features) return result(tiles(BF), true);
+  const inKernel = tiles(BD);
+  return result(inKernel, Math.ceil(Nq / inKernel.M) * (H / Hkv) > 1 && tiles(BF).fits);
 }
 
 /**
@@ -222,7 +256,7 @@ export function launchPopeFlashAttention(
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
   const tail = [blockDim(D), dotType(o, q), f !== undefined, BF] as const;
-  if (o.autotune && dotType(o, q) !== 'f32' && Nq >= 64) {
+  if (o.autotune && dotType(o, q) !== 'f32' && Nq >= 64 && !webgpuWorkgroupBudget(o.device)) {
     tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);
     return;
   }

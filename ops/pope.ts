@@ -299,8 +299,8 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   }
   const launch = { rotateDim: freqs.shape[1]!, causal: options.causal, softmaxScale: options.softmaxScale, toMagnitude: checkMagnitude(options.toMagnitude), mask, device: q.device, autotune: options.autotune };
   // Short query lengths (decoding): split the keys across programs (flash-decoding), partials combined.
-  if (decodeApplies(qs, ks)) {
-    const n = decodeScratchSizes(qs, ks);
+  if (decodeApplies(qs, ks, q.device)) {
+    const n = decodeScratchSizes(qs, ks, undefined, q.device);
     const scratch = { out: scratchBuffer(q.device, 'f32', n.out, 'decode-o'), m: scratchBuffer(q.device, 'f32', n.stats, 'decode-m'), l: scratchBuffer(q.device, 'f32', n.stats, 'decode-l') };
     launchPopeDecode(qv.storage.arg, qs, strides4('q', qv), kv.storage.arg, ks, strides4('k', kv), vv.storage.arg, strides4('v', vv),
       freqs.storage.arg, bias.storage.arg, ov.storage.arg, strides4('out', ov), { ...launch, scratch });

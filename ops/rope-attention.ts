@@ -3,6 +3,8 @@
 import { Tensor } from './tensor.js';
 import type { RotaryEmbedding } from './rope.js';
 import { ropeFlashAttention } from '../kernels/rope-flash-attention.js';
+import { webgpuWorkgroupBudget, fitBlocks, fmaDotBytes } from './webgpu-tiles.js';
+import type { Device, DeviceName } from '../runtime/device.js';
 
 export interface FlashAttnWithRopeOptions {
   /** The rotary embedding whose angles rotate q and k (fixed frequencies, no xpos)... */
@@ -17,6 +19,19 @@ export interface FlashAttnWithRopeOptions {
 }
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * The blocks of flashAttnWithRope's kernel (4 warps): up to 64 queries × 64 keys; on WebGPU (FMA dots,
+ * both operand tiles in workgroup memory as f32) halved until [BM, BD] · [BD, BN] and [BM, BN] ·
+ * [BN, BD] fit the device's budget.
+ */
+export function ropeAttentionBlocks(Nq: number, Nk: number, D: number, device?: DeviceName | Device): { BM: number; BN: number; BD: number } {
+  const BD = Math.max(16, nextPow2(D));
+  const budget = webgpuWorkgroupBudget(device);
+  const { M: BM, N: BN } = fitBlocks(Math.min(64, Math.max(16, nextPow2(Nq))), Math.min(64, Math.max(16, nextPow2(Nk))),
+    (m, n) => !budget || Math.max(fmaDotBytes(m, BD, n), fmaDotBytes(m, n, BD)) <= budget(4));
+  return { BM, BN, BD };
+}
 
 function check4(name: string, t: unknown): readonly [number, number, number, number] {
   if (!(t instanceof Tensor)) throw new TypeError(`${name}: expected a Tensor, received ${typeof t}`);
@@ -65,7 +80,7 @@ export function flashAttnWithRope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   const qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   const out = Tensor.zeros(q.shape, { dtype: q.dtype, device: q.device });
   if (B * H * Nq === 0) return out;
-  const BM = Math.min(64, Math.max(16, nextPow2(Nq))), BN = Math.min(64, Math.max(16, nextPow2(Nk))), BD = Math.max(16, nextPow2(D));
+  const { BM, BN, BD } = ropeAttentionBlocks(Nq, Nk, D, q.device);
   ropeFlashAttention.launch(
     { grid: [Math.ceil(Nq / BM), B * H], device: q.device, numWarps: 4 },
     qc.storage.arg, kc.storage.arg, vc.storage.arg, table.storage.arg, mask?.t.storage.arg ?? new Uint8Array(1), out.storage.arg,

@@ -34,6 +34,12 @@ export function allocate(device: TensorDevice, dtype: DType, length: number, ini
     return { device, dtype, length, arg, read: async () => data.slice(), dispose: () => undefined };
   }
   if (device === 'webgpu') {
+    // Refused here rather than at the first kernel that reads it, whose error would name a kernel parameter.
+    if (dtype === 'f64' || dtype === 'i64') {
+      const to = dtype === 'f64' ? 'f32' : 'i32';
+      throw new TypeError(`a tensor on 'webgpu' cannot be ${dtype}: WGSL has no 64-bit types; use '${to}' ` +
+        `(Tensor.from(data, { dtype: '${to}', device: 'webgpu' }), await t.toDevice('webgpu', '${to}'))`);
+    }
     const dev = webgpuDevice();
     const buf: WebGpuBuffer = init ? dev.from({ dtype, data: init }) : dev.alloc(dtype, length);
     return { device, dtype, length, arg: buf, read: () => buf.read(), dispose: () => buf.destroy() };

@@ -9,12 +9,15 @@ import { rng } from './reference/random.js';
 import type { DType } from '../compiler/ir/dtype.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { expectClose, F32 } from './reference/compare.js';
-import { testDevices } from './reference/devices.js';
+import { opTestDevices } from './reference/devices.js';
 
 const golden = loadGolden();
 const byName = (n: string): GoldenCase => golden.find((c) => c.name === n)!;
 
-describe.each(testDevices())('RotaryEmbedding on %s', (device) => {
+const { devices, webgpuSkipReason } = await opTestDevices();
+if (webgpuSkipReason) describe('RotaryEmbedding on webgpu', () => it.skip(webgpuSkipReason, () => undefined));
+
+describe.each(devices)('RotaryEmbedding on %s', (device) => {
   const t = (c: GoldenCase, name: string): Tensor => {
     const g = tensor(c, 'inputs', name);
     return Tensor.from(g.data, { shape: g.shape, dtype: 'f32', device });
@@ -100,7 +103,8 @@ describe.each(testDevices())('RotaryEmbedding on %s', (device) => {
       const B = 2, H = 3, N = 5, D = 13, Rw = 6, start = 3, Nf = 9;
       const inv = R.ropeInvFreqs({ dim: Rw });
       const freqsArr = { data: R.ropeFreqs(R.ropePositions(Nf, { offset: 1 }), inv), shape: [Nf, Rw] };
-      const freqs = Tensor.from(freqsArr.data, { shape: freqsArr.shape, device });
+      // A Float64Array table is an f64 tensor; WebGPU has no 64-bit types, so there it is f32.
+      const freqs = Tensor.from(freqsArr.data, { shape: freqsArr.shape, dtype: device === 'webgpu' ? 'f32' : 'f64', device });
       for (const seqDim of [-2, -3]) {
         const shape = seqDim === -2 ? [B, H, N, D] : [B, N, H, D];
         const x = rand(r, shape, dtype);
@@ -205,5 +209,9 @@ describe.each(testDevices())('RotaryEmbedding on %s', (device) => {
     expect(() => applyRotaryEmb(Tensor.zeros([3, 4, 6], { device }), Tensor.zeros([1, 3, 5, 8], { device }))).toThrow(/freqs: expected size 5 or 1 on axis 1/);
     expect(() => broadcat([Tensor.zeros([2, 3], { device }), Tensor.zeros([4, 3], { device })], 1)).toThrow(/tensors: axis 0 must be broadcastable \(equal sizes or 1\), received sizes 2, 4/);
     expect(() => new RotaryEmbedding(8).getScale(4)).toThrow(/getScale needs useXpos: true/);
+    if (device === 'webgpu') {
+      expect(() => Tensor.from(new Float64Array(4), { device })).toThrow(/a tensor on 'webgpu' cannot be f64: WGSL has no 64-bit types; use 'f32'/);
+      expect(() => Tensor.zeros([2], { dtype: 'i64', device })).toThrow(/cannot be i64: WGSL has no 64-bit types; use 'i32'/);
+    }
   });
 });

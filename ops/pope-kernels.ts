@@ -53,17 +53,17 @@ export function launchPopeApply(
 
 /**
  * The feature pre-pass (kernels/pope-features.ts) of x [B, Hx, N, D] into dst [B·Hx, N, width]; the
- * bias (queries only) becomes a phase shift. 16-row programs on 8 warps: the work is latency-bound
- * (special functions between a load and a store), so many small programs beat few large ones (2×8×4096
- * bf16 rows on the H200: 0.027 ms against 0.053 ms with 64-row programs).
+ * bias (queries only) becomes a phase shift. 32-row programs on 4 warps: the fastest tried for 2×8×4096
+ * bf16 rows at D 64 on the H200, 0.018 ms (64 rows on 8 warps 0.019, 16 rows 0.023-0.024;
+ * bench/variants.ts prepass).
  */
 function launchRowFeatures(
   x: BufferArg, shape: Shape4, s: Strides4, freqs: BufferArg, bias: BufferArg | null, dst: BufferArg,
   o: Common & { readonly freqRowOffset: number; readonly scale: number },
 ): void {
-  const [B, Hx, N, D] = shape, BLOCK_N = 16;
+  const [B, Hx, N, D] = shape, BLOCK_N = 32;
   popeRowFeatures.launch(
-    { grid: [Math.ceil(N / BLOCK_N), B * Hx], device: o.device, numWarps: 8 },
+    { grid: [Math.ceil(N / BLOCK_N), B * Hx], device: o.device, numWarps: 4 },
     x, freqs, bias ?? freqs, dst, Hx, N, D, o.rotateDim, o.freqRowOffset, o.scale, s[0], s[1], s[2],
     bias !== null, o.toMagnitude ?? 'softplus', BLOCK_N, blockDim(D), popeFeatureWidth(D, o.rotateDim),
   );

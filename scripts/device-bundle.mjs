@@ -25,6 +25,7 @@ await build({
     demo: join(root, 'examples/demo.ts'),
     bench: join(root, 'bench/run.ts'),
     'bench-cold': join(root, 'bench/cold-start.ts'),
+    'bench-variants': join(root, 'bench/variants.ts'),
   },
   outdir: out,
   outExtension: { '.js': '.mjs' },

@@ -110,7 +110,7 @@ export function launchPopeDecode(
   const { scratch } = o;
   popeDecodeSplit.launch(
     { grid: [splits, B * Hkv], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM: o.minBlocksPerSM },
-    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), scratch.out, scratch.m, scratch.l,
+    q, k, v, freqs, bias ?? freqs, mask?.data ?? freqs, scratch.out, scratch.m, scratch.l,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
     qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
     mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
@@ -167,7 +167,7 @@ function launchPopeDecodeRow(
   // The one query sits at the bottom-right corner: a causal mask hides no key, so `causal` changes nothing.
   popeDecodeRow.launch(
     { grid: [(B * H) / heads, splits], device: o.device, numWarps: heads, minBlocksPerSM: o.minBlocksPerSM ?? rowWarpsPerSM(D) / heads },
-    q, k, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), scratch.out, scratch.m, scratch.l,
+    q, k, v, freqs, bias ?? freqs, mask?.data ?? freqs, scratch.out, scratch.m, scratch.l,
     H, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
     qStrides[0], qStrides[1], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2], mask?.strides[0] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.toMagnitude ?? 'softplus', o.rotateDim === D && D === BD, heads, BN, BD,

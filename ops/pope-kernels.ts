@@ -250,7 +250,9 @@ export function launchPopeFlashAttention(
     launchRowFeatures(k, [B, Hkv, Nk, D], kStrides, freqs, null, f.keys, { ...o, freqRowOffset: 0, scale: 1 });
     [queries, keys, qs, ks] = [f.queries, f.keys, [H * Nq * BF, Nq * BF, BF], [Hkv * Nk * BF, Nk * BF, BF]];
   }
-  const head = [queries, keys, v, freqs, bias ?? freqs, mask?.data ?? new Uint8Array(1), out,
+  // Without a bias or a mask, freqs stands in for the pointer (never read: HAS_BIAS / HAS_MASK are false).
+  // Not a host array: a GPU device stages host arrays and waits for the launch to copy them back.
+  const head = [queries, keys, v, freqs, bias ?? freqs, mask?.data ?? freqs, out,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, softmaxScale,
     qs[0]!, qs[1]!, qs[2]!, ks[0]!, ks[1]!, ks[2]!, vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,

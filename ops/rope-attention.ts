@@ -83,7 +83,7 @@ export function flashAttnWithRope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   const { BM, BN, BD } = ropeAttentionBlocks(Nq, Nk, D, q.device);
   ropeFlashAttention.launch(
     { grid: [Math.ceil(Nq / BM), B * H], device: q.device, numWarps: 4 },
-    qc.storage.arg, kc.storage.arg, vc.storage.arg, table.storage.arg, mask?.t.storage.arg ?? new Uint8Array(1), out.storage.arg,
+    qc.storage.arg, kc.storage.arg, vc.storage.arg, table.storage.arg, mask?.t.storage.arg ?? table.storage.arg, out.storage.arg,
     H, H / Hkv, Nq, Nk, D, rot, F, options.softmaxScale ?? D ** -0.5,
     H * Nq * D, Nq * D, D, Hkv * Nk * D, Nk * D, D, Hkv * Nk * D, Nk * D, D, H * Nq * D, Nq * D, D,
     mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,

@@ -67,6 +67,20 @@ describe.each(devices)('RotaryEmbedding on %s', (device) => {
     expectClose(await scores(q5, k5), await scores(q0, k0), { rtol: 1e-5, atol: 1e-5 }, 'scores with offset 5');
   });
 
+  it('xpos with cached keys: one centre, so queries rotated with the keys match the full sequence\'s last rows and the keys are the same', async () => {
+    // rotary-embedding-torch centres the queries' scales on q_len / 2 and the keys' on k_len / 2 when
+    // q_len < k_len, so scaled scores stop depending on relative positions alone.
+    const r = rng(41);
+    const B = 1, H = 2, Nq = 3, Nk = 11, D = 8;
+    const rope = new RotaryEmbedding(D, { useXpos: true, xposScaleBase: 16 });
+    const qAll = Tensor.from(r.array(B * H * Nk * D, -1, 1), { shape: [B, H, Nk, D], dtype: 'f32', device });
+    const k = Tensor.from(r.array(B * H * Nk * D, -1, 1), { shape: [B, H, Nk, D], dtype: 'f32', device });
+    const [qFull, kFull] = rope.rotateQueriesAndKeys(qAll, k);
+    const [qLast, kCached] = rope.rotateQueriesAndKeys(qAll.slice(2, Nk - Nq).contiguous(), k);
+    expectClose(await qLast.toArray(), await qFull.slice(2, Nk - Nq).contiguous().toArray(), { rtol: 1e-6, atol: 1e-6 }, 'queries');
+    expectClose(await kCached.toArray(), await kFull.toArray(), { rtol: 1e-6, atol: 1e-6 }, 'keys');
+  });
+
   it('rotateQueriesAndKeys with xpos scales', async () => {
     const c = byName('rope_xpos');
     const [q, k] = new RotaryEmbedding(8, { useXpos: true, xposScaleBase: 64 }).rotateQueriesAndKeys(t(c, 'q'), t(c, 'k'));

@@ -49,7 +49,7 @@ if (run('decode-split') || run('decode-row')) {
     ] as Array<[string, number, number, number, string, number?, number?]>) {
       const S = Math.ceil(Nk / chunk);
       time(`  ${name}`, popeDecodeSplit as AnyKernel, { grid: [S, B * H], numWarps: warps, numStages: stages, minBlocksPerSM: minB },
-        [q, k, v, freqs, bias, new Uint8Array(1), ...partials(S), H, 1, 1, Nk, D, D, 0.125, chunk, S,
+        [q, k, v, freqs, bias, freqs, ...partials(S), H, 1, 1, Nk, D, D, 0.125, chunk, S,
           H * D, D, D, H * Nk * D, Nk * D, D, H * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, mag, 16, BN, 64, 'f16'], tbps(kvBytes));
     }
   }
@@ -62,7 +62,7 @@ if (run('decode-split') || run('decode-row')) {
       const S = Math.ceil(Nk / chunk);
       time(`  ${heads} heads/program, ${BN}-key tiles, chunk ${chunk}, ${minB ?? 'no'} programs/SM`, popeDecodeRow as AnyKernel,
         { grid: [(B * H) / heads, S], numWarps: heads, minBlocksPerSM: minB },
-        [q, k, v, freqs, bias, new Uint8Array(1), ...partials(S), H, Nk, D, D, 0.125, chunk, S,
+        [q, k, v, freqs, bias, freqs, ...partials(S), H, Nk, D, D, 0.125, chunk, S,
           H * D, D, H * Nk * D, Nk * D, D, H * Nk * D, Nk * D, D, 0, 0, true, false, 'softplus', true, heads, BN, 64], tbps(kvBytes));
     }
     for (const S of [128, 64, 32]) {

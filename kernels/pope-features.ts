@@ -1,7 +1,8 @@
 // PoPE features of queries or keys, computed once per row by a pre-pass before attention (rather than
 // in every program that reads the row: softplus, sin and cos are the GPU's scarce special-function
-// work, and a [rows, D + rot] f32 tile is many registers). Planar layout of pope-math's popeFeatures, padded with
-// zeros to BLOCK_F so that rows are aligned and need no mask: [m·cos | m·sin | tail | 0…], times
+// work, and a [rows, D + rot] f32 tile is many registers). Planar layout, padded with zeros to BLOCK_F
+// so that rows are aligned and need no mask: [m·cos | m·sin | tail | 0…] (feature f < rot is m·cos(phase f),
+// rot ≤ f < 2·rot is m·sin(phase f − rot), then x[f − rot]; a score is one dot product of two rows), times
 // `scale`. Queries take the key bias as a phase shift (HAS_BIAS) and the attention's softmax scale;
 // keys take neither.
 //   X: [B, Hx, N, D] (strides sxb, sxh, sxn; last axis contiguous)   Freqs: [Nf, rot] (row = position +

@@ -10,7 +10,7 @@
 //   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
 //   With PRE_ROTATED: Q [B, H, Nq, BLOCK_F], K [B, H/GROUP, Nk, BLOCK_F], with their strides
 import { jit, tl } from '../index.js';
-import { clampBias, popeFeatures, popeQueryShift, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
+import { clampBias, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
 export const popeFlashAttention = jit(function popeFlashAttention(
   Q: tl.Ptr, K: tl.Ptr, V: tl.Ptr, Freqs: tl.Ptr, Bias: tl.Ptr, Mask: tl.Ptr, Out: tl.Ptr,
@@ -36,10 +36,9 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   const qkScale = softmaxScale * Math.LOG2E;
   const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
   const qc = tl.cast(qc32 * qkScale, DOT), qs = tl.cast(qs32 * qkScale, DOT), qt = tl.cast(qt32 * qkScale, DOT);
-  const qf = PRE_ROTATED
-    ? tl.load(Q + b * sqb + h * sqh + tl.col(offsM) * sqn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsM < Nq), other: 0 })
-    : tl.cast(popeFeatures(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot,
-      HAS_BIAS ? popeQueryShift(Bias, h, rot, BLOCK_F) : 0, MAGNITUDE, BLOCK_F) * qkScale, DOT);
+  // With PRE_ROTATED the pre-pass features (the rotated tiles above are then unused and eliminated).
+  let qf = tl.zeros([BLOCK_M, BLOCK_F], DOT);
+  if (PRE_ROTATED) qf = tl.load(Q + b * sqb + h * sqh + tl.col(offsM) * sqn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsM < Nq), other: 0 });
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
 

@@ -59,32 +59,3 @@ export function popeRotatedTileT(
   const m = tl.where(rotMask, magnitude(x, MAGNITUDE), 0);
   return [tl.cast(m * tl.cos(phase), DOT), tl.cast(m * tl.sin(phase), DOT), tl.cast(tl.where(tl.col(dims >= rot), x, 0), DOT)];
 }
-
-/**
- * The PoPE features of a tile of rows as one [rows, BLOCK_F] tile, planar: feature f < rot is
- * m·cos(phase f), rot ≤ f < 2·rot is m·sin(phase f − rot), 2·rot ≤ f < D + rot is the unrotated x[f − rot],
- * zero beyond. The score of a query and a key is then one dot product of their feature rows (inner
- * dimension D + rot), which is what lets attention read keys rotated once, by a pre-pass.
- * `phaseShift` is a [1, BLOCK_F] row added to the phases (the bias moved to the query side) or 0.
- */
-export function popeFeatures(
-  Base: tl.Tensor, rows: tl.Tensor, nRows: tl.Tensor, rowStride: tl.Tensor, Freqs: tl.Tensor, freqRowOffset: tl.Tensor,
-  D: tl.Tensor, rot: tl.Tensor, phaseShift: tl.Tensor, MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_F: tl.constexpr,
-): tl.Tensor {
-  const f = tl.arange(0, BLOCK_F);
-  const isCos = f < rot, isRot = f < 2 * rot;
-  const dim = tl.where(isCos, f, f - rot); // the input feature each output feature comes from
-  const rowOk = tl.col(rows < nRows);
-  const x = tl.cast(tl.load(Base + tl.col(rows) * rowStride + tl.row(dim), { mask: rowOk && tl.row(f < D + rot), other: 0 }), 'f32');
-  const rotMask = rowOk && tl.row(isRot);
-  const phase = tl.load(Freqs + tl.col(rows + freqRowOffset) * rot + tl.row(tl.where(isRot, dim, 0)), { mask: rotMask, other: 0 }) + phaseShift;
-  const m = magnitude(x, MAGNITUDE);
-  return tl.where(tl.row(isCos), m * tl.cos(phase), tl.where(rotMask, m * tl.sin(phase), x));
-}
-
-/** The query-side phase shift of popeFeatures for head h: −clamp(bias[h]) on the rotated features. */
-export function popeQueryShift(Bias: tl.Tensor, h: tl.Tensor, rot: tl.Tensor, BLOCK_F: tl.constexpr): tl.Tensor {
-  const f = tl.arange(0, BLOCK_F);
-  const isRot = f < 2 * rot;
-  return -tl.row(clampBias(tl.load(Bias + h * rot + tl.where(f < rot, f, f - rot), { mask: isRot, other: 0 })));
-}

@@ -24,7 +24,7 @@ const MAX_SPLITS = 128;
 /**
  * Whether the split-K kernels can take this attention on `device` (default: the default device): short
  * queries, few query heads per kv head, and on WebGPU popeDecodeSplit's tiles fitting its workgroup
- * memory (popeDecodeRow uses none).
+ * memory (popeDecodeRow holds no tile there: at most a few KB of cross-warp reduction slots).
  */
 export function decodeApplies(qShape: Shape4, kShape: Shape4, device?: DeviceName | Device): boolean {
   const rows = (qShape[1] / kShape[1]) * qShape[2];

@@ -90,7 +90,8 @@ export function launchPopeSimilarity(
     launchRowFeatures(k, [B, Hkv, Nk, D], kStrides, freqs, null, f.keys, { ...o, freqRowOffset: 0, scale: 1 });
     const tc = dotType(o, q) !== 'f32';
     // 128 × 64 tiles on 4 warps (32 query rows per warp, so each key fragment feeds two mma tiles):
-    // measured fastest on the H200 (B=2 H=8 N=4096: 0.393 ms against 0.446 ms on 8 warps, bench/RESULTS.md).
+    // on the H200 (B=2 H=8 N=4096, bench/variants.ts) 0.391 ms against 0.447 on 8 warps, the same as 8 warps
+    // capped at 2 programs per SM (0.390), without a register cap.
     // On WebGPU (FMA, f32 operand tiles in workgroup memory): 64 × 64 halved until [BM, BF] · [BF, BN] fits.
     const budget = webgpuWorkgroupBudget(o.device);
     const { M: BM, N: BN } = budget ? fitBlocks(64, 64, (m, n) => fmaDotBytes(m, BF, n) <= budget(4)) : { M: tc ? 128 : 64, N: 64 };

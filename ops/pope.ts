@@ -157,8 +157,11 @@ function check4(name: string, t: Tensor): Shape4 {
   if (t.ndim !== 4) throw new RangeError(`${name} must be 4-D (batch, heads, seq, dim), got shape [${t.shape}]`);
   return t.shape as unknown as Shape4;
 }
-function checkPosEmb(p: PosEmb, heads: number): void {
+/** posEmb's dtypes and shapes; with `keys`, freqs must cover that many key positions (its first rows are read). */
+function checkPosEmb(p: PosEmb, heads: number, keys?: number): void {
   if (p.freqs.dtype !== 'f32' || p.freqs.ndim !== 2) throw new TypeError(`posEmb.freqs must be a 2-D f32 tensor (positions, rotated dims), got ${p.freqs.dtype} [${p.freqs.shape}]`);
+  if (keys !== undefined && p.freqs.shape[0]! < keys)
+    throw new RangeError(`posEmb.freqs: expected at least ${keys} rows (one per key position), received ${p.freqs.shape[0]}`);
   if (p.bias.dtype !== 'f32' || p.bias.shape.join() !== [heads, p.freqs.shape[1]].join())
     throw new TypeError(`posEmb.bias must be an f32 tensor of shape [${heads}, ${p.freqs.shape[1]}], got ${p.bias.dtype} [${p.bias.shape}]`);
 }
@@ -234,7 +237,7 @@ export function computeAttnSimilarity(
   for (const [n, t] of [['k', k], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, q.device);
   const qv = bhnd(q, headFirst), kv = bhnd(k, headFirst);
   const qs = check4('q', qv), ks = check4('k', kv);
-  checkPosEmb(posEmb, qs[1]);
+  checkPosEmb(posEmb, qs[1], ks[2]);
   const sim = outTensor(options.out, [qs[0], qs[1], qs[2], ks[2]], 'f32', q.device);
   // Features of every query and key computed once, into scratch, then one tiled product.
   const o = { rotateDim: freqs.shape[1]!, toMagnitude: checkMagnitude(options.toMagnitude), device: q.device };
@@ -279,7 +282,7 @@ export function flashAttnWithPope(q: Tensor, k: Tensor, v: Tensor, options: Flas
   for (const [n, t] of [['k', k], ['v', v], ['posEmb.freqs', freqs], ['posEmb.bias', bias]] as const) checkSameDevice(n, t, q.device);
   const qv = bhnd(q, headFirst), kv = bhnd(k, headFirst), vv = bhnd(v, headFirst);
   const qs = check4('q', qv), ks = check4('k', kv), vs = check4('v', vv);
-  checkPosEmb(options.posEmb, qs[1]);
+  checkPosEmb(options.posEmb, qs[1], ks[2]);
   if (vs.join() !== ks.join()) throw new RangeError(`v must have the shape of k [${ks}], got [${vs}]`);
   if (qs[2] > ks[2]) throw new RangeError(`q_len (${qs[2]}) must not exceed k_len (${ks[2]})`);
   const out = outTensor(options.out, q.shape, q.dtype, q.device);

@@ -185,6 +185,12 @@ describe.each(devices)('PoPE ops on %s', (device) => {
     expect(decodeApplies([B, H, 1, D], [B, Hkv, Nk, D])).toBe(true);
     const wantDecode = ref.popeFlashAttention(last, [B, H, 1, D], k, [B, Hkv, Nk, D], v, [B, Hkv, Nk, D], freqs, bias, { rotateDim: rot, toMagnitude: refMagnitude });
     expectClose(await flashAttnWithPope(f32(last, [B, H, 1, D]), kt, vt, { posEmb: pe, toMagnitude }).toArray(), wantDecode, tol, 'decoding');
+    // One query row per kv head (H = Hkv, q_len 1): the CUDA-core decoding path.
+    const kFull = Float64Array.from({ length: B * H * Nk * D }, (_, i) => k[(Math.floor(i / (Nk * D)) >> 1) * Nk * D + (i % (Nk * D))]!);
+    const vFull = Float64Array.from({ length: B * H * Nk * D }, (_, i) => v[(Math.floor(i / (Nk * D)) >> 1) * Nk * D + (i % (Nk * D))]!);
+    expect(decodePlan([B, H, 1, D], [B, H, Nk, D]).row).toBe(true);
+    const wantRow = ref.popeFlashAttention(last, [B, H, 1, D], kFull, [B, H, Nk, D], vFull, [B, H, Nk, D], freqs, bias, { rotateDim: rot, toMagnitude: refMagnitude });
+    expectClose(await flashAttnWithPope(f32(last, [B, H, 1, D]), f32(kFull, [B, H, Nk, D]), f32(vFull, [B, H, Nk, D]), { posEmb: pe, toMagnitude }).toArray(), wantRow, tol, 'decoding, one row per kv head');
     expect(() => flashAttnWithPope(qt, kt, vt, { posEmb: pe, toMagnitude: 'gelu' as 'relu' })).toThrow(/toMagnitude: expected 'softplus', 'relu', 'exp' or a kernel-language function, received "gelu"/);
   });
 
@@ -286,6 +292,9 @@ describe.each(devices)('PoPE ops on %s', (device) => {
     const q = Tensor.zeros([1, 2, 5, 8], { device });
     expect(() => flashAttnWithPope(q, Tensor.zeros([1, 2, 5], { device }), q, { posEmb: pe })).toThrow(/k must be 4-D \(batch, heads, seq, dim\), got shape \[1,2,5\]/);
     expect(() => flashAttnWithPope(q, q, Tensor.zeros([1, 2, 4, 8], { device }), { posEmb: pe })).toThrow(/v must have the shape of k \[1,2,5,8\], got \[1,2,4,8\]/);
+    const short = new PoPE(8, { heads: 2, device }).forward(3); // 3 positions for 5 keys
+    expect(() => flashAttnWithPope(q, q, q, { posEmb: short })).toThrow(/posEmb.freqs: expected at least 5 rows \(one per key position\), received 3/);
+    expect(() => computeAttnSimilarity(q, q, short)).toThrow(/posEmb.freqs: expected at least 5 rows \(one per key position\), received 3/);
     expect(() => flashAttnWithPope(q, q, q, { posEmb: pe, mask: Tensor.zeros([1, 5], { dtype: 'f32', device }) })).toThrow(/mask must be boolean \(i1 or u8\), got f32/);
     expect(() => flashAttnWithPope(q, q, q, { posEmb: pe, mask: Tensor.zeros([2, 5], { dtype: 'u8', device }) })).toThrow(/mask must have shape \[1, 5\], \[5, 5\] or \[1, 5, 5\], got \[2,5\]/);
     expect(() => new PoPE(0, { heads: 2 })).toThrow(/PoPE dim must be a positive integer, got 0/);

@@ -112,7 +112,7 @@ describe('the blocks chosen on a 32 KB device', () => {
     expect(decodePlan([1, 4, 16, 64], [1, 1, 150, 64])).toMatchObject({ BM: 64, BN: 64, numWarps: 8 });
     expect(decodeApplies([1, 4, 16, 128], [1, 1, 150, 128], dev)).toBe(false);
     expect(decodeApplies([1, 4, 16, 128], [1, 1, 150, 128])).toBe(true);
-    expect(decodeApplies([1, 4, 1, 128], [1, 4, 150, 128], recorder(16384))).toBe(true); // popeDecodeRow: no workgroup memory
+    expect(decodeApplies([1, 4, 1, 128], [1, 4, 150, 128], recorder(16384))).toBe(true); // popeDecodeRow: no tiles in workgroup memory
   });
   it('fitBlocks halves the larger block first (N on a tie), keeps fixed ones and reports when nothing fits', () => {
     expect(fitBlocks(64, 64, (m, n) => m * n <= 1024)).toEqual({ M: 32, N: 32, fits: true });

@@ -47,14 +47,26 @@ function fmt(x: unknown): string {
   }
 }
 
-/** The whole value as text, for equality (fmt() is cut short for messages). */
-function canon(x: unknown): string {
-  return JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(x);
+/** vitest's toEqual: structural equality (NaN equals NaN; typed arrays, Maps and Sets by content; key order ignored). */
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (ArrayBuffer.isView(a)) {
+    const x = a as unknown as ArrayLike<unknown>, y = b as unknown as ArrayLike<unknown>;
+    return x.length === y.length && Array.from(x).every((v, i) => Object.is(v, y[i]) || v === y[i]);
+  }
+  if (a instanceof Map) return a.size === (b as Map<unknown, unknown>).size && [...a].every(([k, v]) => (b as Map<unknown, unknown>).has(k) && deepEqual(v, (b as Map<unknown, unknown>).get(k)));
+  if (a instanceof Set) return a.size === (b as Set<unknown>).size && [...a].every((v) => (b as Set<unknown>).has(v));
+  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((v, i) => deepEqual(v, (b as unknown[])[i]));
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** vitest's toMatchObject: every property of `want` present in `actual` and matching, recursively. */
 function matchesObject(actual: unknown, want: unknown): boolean {
-  if (want === null || typeof want !== 'object') return canon(actual) === canon(want);
+  if (want === null || typeof want !== 'object') return deepEqual(actual, want);
   if (actual === null || typeof actual !== 'object') return false;
   if (Array.isArray(want)) return Array.isArray(actual) && actual.length === want.length && want.every((w, i) => matchesObject(actual[i], w));
   return Object.entries(want).every(([k, w]) => matchesObject((actual as Record<string, unknown>)[k], w));
@@ -77,7 +89,7 @@ function matchers(actual: unknown, label?: string) {
         if (!want.every((w) => (actual as unknown[]).some((a) => fmt(a) === fmt(w)))) fail(`expected ${fmt(actual)} to contain ${fmt(want)}`);
         return;
       }
-      if (canon(actual) !== canon(e)) fail(`expected ${fmt(actual)} to equal ${fmt(e)}`);
+      if (!deepEqual(actual, e)) fail(`expected ${fmt(actual)} to equal ${fmt(e)}`);
     },
     toMatchObject: (e: object) => void (matchesObject(actual, e) || fail(`expected ${fmt(actual)} to match ${fmt(e)}`)),
     toBeUndefined: () => void (actual === undefined || fail(`expected ${fmt(actual)} to be undefined`)),
@@ -104,7 +116,7 @@ function matchers(actual: unknown, label?: string) {
     toContain: (e: string) => void (!String(actual).includes(e) || fail(`expected ${fmt(actual)} not to contain ${fmt(e)}`)),
     toMatch: (e: RegExp) => void (!e.test(String(actual)) || fail(`expected ${fmt(actual)} not to match ${e}`)),
     toBe: (e: unknown) => void (!Object.is(actual, e) || fail(`expected ${fmt(actual)} not to be ${fmt(e)}`)),
-    toEqual: (e: unknown) => void (canon(actual) !== canon(e) || fail(`expected ${fmt(actual)} not to equal ${fmt(e)}`)),
+    toEqual: (e: unknown) => void (!deepEqual(actual, e) || fail(`expected ${fmt(actual)} not to equal ${fmt(e)}`)),
     toBeNull: () => void (actual !== null || fail('expected a value other than null')),
   };
   return { ...positive, not: negated };

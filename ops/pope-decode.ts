@@ -126,8 +126,8 @@ export function launchPopeDecode(
 // ------------------------------------------------------------------ one query row per kv head
 /**
  * Keys per tile of popeDecodeRow: 8 elements of K (and of V and of the key phases) per thread, one warp
- * per head. Measured on the H200 (B=8 H=16 k_len=32768 D=64 fp16, bench/RESULTS.md): 4-key tiles at 32
- * warps per SM 0.441 ms; 8-key tiles 0.475 ms at 32 warps, 0.599 ms at 28.
+ * per head. Measured on the H200 (B=8 H=16 k_len=32768 D=64 fp16, bench/variants.ts decode-row): 4-key
+ * tiles at 32 warps per SM 0.390 ms; 8-key tiles 0.418 ms at 32 warps, 0.524 ms at 28.
  */
 const rowBlockN = (d: number): number => Math.max(1, 256 / blockDim(d));
 /** popeDecodeRow's heads per program (one warp each): 4, or fewer where they do not divide H. */

@@ -53,9 +53,8 @@ export function launchPopeApply(
 
 /**
  * The feature pre-pass (kernels/pope-features.ts) of x [B, Hx, N, D] into dst [B·Hx, N, width]; the
- * bias (queries only) becomes a phase shift. 32-row programs on 4 warps: the fastest tried for 2×8×4096
- * bf16 rows at D 64 on the H200, 0.018 ms (64 rows on 8 warps 0.019, 16 rows 0.023-0.024;
- * bench/variants.ts prepass).
+ * bias (queries only) becomes a phase shift. 32-row programs on 4 warps: 0.018 ms for 2×8×4096 bf16
+ * rows at D 64 on the H200, where every tiling tried took 0.0177-0.0187 ms (bench/variants.ts prepass).
  */
 function launchRowFeatures(
   x: BufferArg, shape: Shape4, s: Strides4, freqs: BufferArg, bias: BufferArg | null, dst: BufferArg,

@@ -1,6 +1,7 @@
 // The WGSL renderer on its own (no GPU needed): generated code pinned by snapshots for the small kernels,
 // and the errors of what WGSL cannot express.
 import { describe, it, expect } from 'vitest';
+import { jit, tl } from '../index.js';
 import { vectorAdd } from '../kernels/vector-add.js';
 import { rowSoftmax } from '../kernels/softmax.js';
 import { matmul } from '../kernels/matmul.js';
@@ -9,6 +10,10 @@ import { renderWgsl, WgslLoweringError } from '../compiler/backends/wgsl/render.
 import { imm, type Instr, type Reg, type ThreadProgram } from '../compiler/threads/thread-ir.js';
 
 const x = new Float32Array(4);
+const fillMax = jit(function fillMax(Out: tl.Ptr, n: tl.i32, BLOCK: tl.constexpr) {
+  const offs = tl.arange(0, BLOCK);
+  tl.store(Out + offs, tl.full([BLOCK], -3.4028234663852886e38, 'f32'), { mask: offs < n });
+});
 const wgslOf = (k: typeof vectorAdd | typeof rowSoftmax, args: unknown[], features = {}) => {
   const { compiled } = (k as typeof vectorAdd).specialize({ device: 'cpu', numWarps: 1 }, ...(args as [Float32Array, Float32Array, Float32Array, number, number]));
   return lowerToWgsl(compiled.module, { numWarps: 1, features });
@@ -237,6 +242,13 @@ describe('WGSL renderer', () => {
     expect(halves).not.toContain('enable f16;');
     expect(halves).toContain('var<storage, read_write> Z: array<atomic<u32>>;');
     expect(halves).toContain('atomicAnd(&Z[w], ~(0xffffu << shift));');
+  });
+
+  it('the largest finite f32 is a hex float (its shortest decimal, 3.4028235e38, is above it and out of WGSL\'s range)', () => {
+    const { compiled } = fillMax.specialize({ device: 'cpu', numWarps: 1 }, x, 4, 32);
+    const { wgsl } = lowerToWgsl(compiled.module, { numWarps: 1 });
+    expect(wgsl).toContain('-0x1.fffffep+127f');
+    expect(wgsl).not.toMatch(/3\.4028235e38/);
   });
 
   it('refuses an address that may point into two buffers', () => {

@@ -186,12 +186,18 @@ function wtype(t: RegType): WType {
   }
 }
 
-/** The shortest decimal that reads back as the same f32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * The shortest decimal that reads back as the same f32; near the top of the range, where that decimal
+ * is itself above the largest f32 (3.4028235e38, which WGSL rejects as out of range), a hex float.
+ */
 function f32Text(v: number): string {
   const x = Math.fround(v);
   if (Object.is(x, -0)) return '-0.0f';
   for (let p = 1; p <= 9; p++) {
     const s = x.toPrecision(p);
+    if (Math.abs(Number(s)) > F32_MAX) return f32Hex(x);
     if (Math.fround(Number(s)) === x) {
       let t = s.includes('e') ? s.replace(/\.?0+e/, 'e').replace('e+', 'e') : s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '.0') : `${s}.0`;
       if (t.startsWith('.')) t = `0${t}`;
@@ -199,6 +205,13 @@ function f32Text(v: number): string {
     }
   }
   return `${x}f`;
+}
+
+/** A normal f32 as a WGSL hex float literal: ±0x1.<23 bits, 6 hex digits>p<exponent>f. */
+function f32Hex(x: number): string {
+  const bits = new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  const exponent = ((bits >>> 23) & 0xff) - 127, mantissa = (bits & 0x7fffff) << 1;
+  return `${x < 0 ? '-' : ''}0x1.${mantissa.toString(16).padStart(6, '0')}p${exponent >= 0 ? '+' : ''}${exponent}f`;
 }
 
 interface Operand {

@@ -108,10 +108,10 @@ describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark 
     return r.stdout + r.stderr;
   };
   const Nk = 32768, N = 4096, D = 64;
-  it('popeDecodeSplit: decode B=8 H=16 k_len=32768 D=64 fp16 (16 query rows, 64-key tiles, 8 warps)', () => {
+  it('popeDecodeSplit: decode B=8 H=16 k_len=32768 D=64 fp16 (16 query rows, 64-key tiles, 4 warps)', () => {
     const h = buf('f16');
     const out = report(popeDecodeSplit as AnyKernel, [h, h, h, f32(), f32(), mask(), f32(), f32(), f32(), 16, 1, 1, Nk, D, D, 0.125, 1024, 32,
-      16 * D, D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, 'softplus', 16, 64, 64, 'f16'], 8, 'decode-split-gpu');
+      16 * D, D, D, 16 * Nk * D, Nk * D, D, 16 * Nk * D, Nk * D, D, 0, 0, 0, true, false, false, 'softplus', 16, 64, 64, 'f16'], 4, 'decode-split-gpu');
     expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
   });
   it('popeDecodeRow: decode B=8 H=16 k_len=32768 D=64 fp16 (4 heads per program on 4 warps, 4-key tiles, 8 programs per SM: 64 registers, no shared memory in the loop)', () => {

@@ -171,7 +171,7 @@ export const popeDecodeRow = jit(function popeDecodeRow(
   const kStart = split * chunk;
   const kStop = tl.minimum(kStart + chunk, Nk);
   const lastTile = kStop - BLOCK_N;
-  // A finite floor rather than −inf (below any score but −inf; −FLT_MAX has no WGSL literal): a slot
+  // A finite floor rather than −inf (below any score but −inf): a slot
   // that saw nothing yet takes its first visible key with p = 1 and α = exp2(−huge) = 0, never
   // −inf − (−inf); masked keys come as −inf and weigh 0.
   let mI = tl.full([HEADS, BLOCK_N], -1e38, 'f32');

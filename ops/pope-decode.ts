@@ -103,26 +103,35 @@ export function launchPopeDecode(
   const [B, H, Nq, D] = qShape, [Bk, Hkv, Nk, Dk] = kShape;
   if (B !== Bk || D !== Dk || H % Hkv !== 0 || Nq > Nk || o.rotateDim < 1 || o.rotateDim > D)
     throw new RangeError(`launchPopeDecode: incompatible q [${qShape}] and k [${kShape}] (rotateDim ${o.rotateDim})`);
-  if (decodeRowApplies(qShape, kShape)) return launchPopeDecodeRow(q, qShape, qStrides, k, kShape, kStrides, v, vStrides, freqs, bias, out, outStrides, o);
+  const splits = decodeRowApplies(qShape, kShape)
+    ? launchRowPartials(q, qShape, qStrides, k, kShape, kStrides, v, vStrides, freqs, bias, o)
+    : launchSplitPartials(q, qShape, qStrides, k, kShape, kStrides, v, vStrides, freqs, bias, o);
+  const BD = blockDim(D), BS = Math.max(2, nextPow2(splits)), { scratch } = o;
+  popeDecodeCombine.launch(
+    { grid: [B * H * Nq], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
+    scratch.out, scratch.m, scratch.l, out, H, Nq, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
+  );
+}
+
+/** popeDecodeSplit's partial triples (stacked query rows, tensor cores) into o.scratch; returns the number of chunks. */
+function launchSplitPartials(
+  q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
+  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, o: DecodeOptions,
+): number {
+  const [B, H, Nq, D] = qShape, [, Hkv, Nk] = kShape;
   if (!decodeApplies(qShape, kShape, o.device))
     throw new RangeError(`launchPopeDecode: ${H / Hkv} query heads per kv head × ${Nq} queries is more than the split-K kernel stacks${Nq <= DECODE_MAX_QUERIES && (H / Hkv) * Nq <= DECODE_MAX_ROWS ? ` in the device's workgroup memory at head dim ${D}` : ''}`);
   const { BM, BN, numWarps, chunk, splits } = decodePlan(qShape, kShape, o.chunk, o.device);
-  const BD = blockDim(D);
-  const mask = o.mask;
-  const { scratch } = o;
+  const { mask, scratch } = o;
   popeDecodeSplit.launch(
     { grid: [splits, B * Hkv], device: o.device, numWarps, numStages: o.numStages, minBlocksPerSM: o.minBlocksPerSM },
     q, k, v, freqs, bias ?? freqs, mask?.data ?? freqs, scratch.out, scratch.m, scratch.l,
     H, H / Hkv, Nq, Nk, D, o.rotateDim, o.softmaxScale ?? D ** -0.5, chunk, splits,
     qStrides[0], qStrides[1], qStrides[2], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2],
     mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
-    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, BD, popeFeatureDType(o, q),
+    bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus', BM, BN, blockDim(D), popeFeatureDType(o, q),
   );
-  const BS = Math.max(2, nextPow2(splits));
-  popeDecodeCombine.launch(
-    { grid: [B * H * Nq], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
-    scratch.out, scratch.m, scratch.l, out, H, Nq, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
-  );
+  return splits;
 }
 
 // ------------------------------------------------------------------ one query row per kv head
@@ -157,11 +166,11 @@ function rowPlan(qShape: Shape4, kShape: Shape4, chunk?: number): DecodePlan {
   return { row: true, BM: 1, BN, numWarps: rowHeads(H), chunk: c, splits: Math.ceil(Nk / c) };
 }
 
-/** launchPopeDecode for one query row per kv head: popeDecodeRow, then popeDecodeCombine. */
-function launchPopeDecodeRow(
+/** popeDecodeRow's partial triples (one query row per kv head, CUDA cores) into o.scratch; returns the number of chunks. */
+function launchRowPartials(
   q: BufferArg, qShape: Shape4, qStrides: Strides4, k: BufferArg, kShape: Shape4, kStrides: Strides4,
-  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, out: BufferArg, outStrides: Strides4, o: DecodeOptions,
-): void {
+  v: BufferArg, vStrides: Strides4, freqs: BufferArg, bias: BufferArg | null, o: DecodeOptions,
+): number {
   const [B, H, , D] = qShape, Nk = kShape[2];
   const { BN, numWarps: heads, chunk, splits } = rowPlan(qShape, kShape, o.chunk);
   const BD = blockDim(D);
@@ -174,9 +183,5 @@ function launchPopeDecodeRow(
     qStrides[0], qStrides[1], kStrides[0], kStrides[1], kStrides[2], vStrides[0], vStrides[1], vStrides[2], mask?.strides[0] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.toMagnitude ?? 'softplus', o.rotateDim === D && D === BD, heads, BN, BD,
   );
-  const BS = Math.max(2, nextPow2(splits));
-  popeDecodeCombine.launch(
-    { grid: [B * H], device: o.device, numWarps: Math.min(4, Math.max(1, (BS * BD) / 2048)) },
-    scratch.out, scratch.m, scratch.l, out, H, 1, D, splits, outStrides[0], outStrides[1], outStrides[2], BS, BD,
-  );
+  return splits;
 }

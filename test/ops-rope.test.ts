@@ -9,6 +9,7 @@ import { rng } from './reference/random.js';
 import type { DType } from '../compiler/ir/dtype.js';
 import { loadGolden, tensor, type GoldenCase } from './reference/golden.js';
 import { expectClose, F32 } from './reference/compare.js';
+import { matmul } from './reference/reference.js';
 import { opTestDevices } from './reference/devices.js';
 
 const golden = loadGolden();
@@ -52,14 +53,9 @@ describe.each(devices)('RotaryEmbedding on %s', (device) => {
     const [q5, k5] = rope.rotateQueriesWithCachedKeys(t(c, 'q'), t(c, 'k'), { offset: 5 });
     const D = q0.shape.at(-1)!, scores = async (q: Tensor, k: Tensor): Promise<Float64Array> => {
       const [qa, ka] = [await q.toArray(), await k.toArray()];
-      const nq = qa.length / D, nk = ka.length / D, s = new Float64Array(nq * nk);
-      for (let i = 0; i < nq; i++)
-        for (let j = 0; j < nk; j++) {
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += qa[i * D + d]! * ka[j * D + d]!;
-          s[i * nk + j] = dot;
-        }
-      return s;
+      const nq = qa.length / D, nk = ka.length / D;
+      const kT = Float64Array.from({ length: D * nk }, (_, i) => ka[(i % nk) * D + Math.floor(i / nk)]!);
+      return matmul(Float64Array.from(qa), kT, nq, D, nk);
     };
     expect(Array.from(await k5.toArray())).not.toEqual(Array.from(await k0.toArray())); // keys moved too
     // Every (query row, key row) pair: each vector is rotated by its position's angles, so the product

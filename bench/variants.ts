@@ -2,12 +2,15 @@
 // the launchers' defaults: the tilings of PoPE decoding (split-K on tensor cores and popeDecodeRow on CUDA
 // cores), of the similarity from features and of the feature pre-pass, at issue 6's sizes. Inputs are
 // device buffers (zeros or a fixed pattern: the instruction path does not depend on the values).
-// Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass]   (all when none is named)
+// Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass] [flash]   (all when none is named)
+// On Hopper each tensor-core kernel is timed on wgmma (sm_90a) and, for comparison, on mma.sync
+// (TILEJIT_WGMMA=0 for that launch).
 import { toHost, type JITKernel } from '../index.js';
 import { cudaDevice, timeLaunches } from '../runtime/cuda/index.js';
 import { popeDecodeSplit, popeDecodeRow, popeDecodeCombine } from '../kernels/pope-decode.js';
 import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
+import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyKernel = JITKernel<(...args: any[]) => void>;
@@ -25,6 +28,19 @@ const time = (label: string, kernel: AnyKernel, launch: { grid: Grid; numWarps: 
   }
 };
 const tbps = (bytes: number) => (ms: number) => `${(bytes / ms / 1e9).toFixed(2)} TB/s`;
+const tflops = (flops: number) => (ms: number) => `${(flops / ms / 1e9).toFixed(0)} TFLOP/s`;
+/** Runs `f` once with wgmma (where the GPU has it) and once on mma.sync, labelled. */
+const bothProducts = (f: (products: string) => void): void => {
+  const hopper = dev.ptxArch() === 'sm_90a';
+  f(hopper ? 'wgmma' : 'mma.sync');
+  if (!hopper) return;
+  process.env['TILEJIT_WGMMA'] = '0';
+  try {
+    f('mma.sync');
+  } finally {
+    delete process.env['TILEJIT_WGMMA'];
+  }
+};
 
 // Decoding: q_len 1, k_len 32768, B 8, H 16, D 64, fp16, full rotation, with a key bias.
 const B = 8, H = 16, Nk = 32768, D = 64;
@@ -80,14 +96,16 @@ if (run('similarity') || run('prepass')) {
   if (run('similarity')) {
     console.log('popeSimilarityFromFeatures, B=2 H=8 N=4096, bf16 features of width 128:');
     const sim = dev.alloc('f32', SB * SH * N * N);
-    for (const [BM, BN, warps, tiles, minB] of [
-      [128, 64, 8, 16], [128, 64, 8, 4], [128, 64, 8, 32], [128, 64, 4, 16], [128, 128, 8, 8], [64, 64, 4, 16], [64, 128, 4, 8], [128, 64, 8, 16, 2], [64, 64, 4, 16, 4], [256, 64, 8, 16],
-    ] as Array<[number, number, number, number, number?]>) {
-      const per = BN * tiles;
-      time(`  ${BM}x${BN} on ${warps} warps, ${per} keys/program${minB ? `, ${minB}/SM` : ''}`, popeSimilarityFromFeatures as AnyKernel,
-        { grid: [Math.ceil(N / per), Math.ceil(N / BM), SB * SH], numWarps: warps, minBlocksPerSM: minB },
-        [qf, kf, sim, SH, 1, N, N, per, SH * N * N, N * N, N, BM, BN, BF], tbps(SB * SH * N * N * 4));
-    }
+    bothProducts((products) => {
+      for (const [BM, BN, warps, tiles, minB] of [
+        [128, 64, 8, 16], [128, 64, 8, 4], [128, 64, 8, 32], [128, 64, 4, 16], [128, 128, 8, 8], [64, 64, 4, 16], [64, 128, 4, 8], [128, 64, 8, 16, 2], [64, 64, 4, 16, 4], [256, 64, 8, 16],
+      ] as Array<[number, number, number, number, number?]>) {
+        const per = BN * tiles;
+        time(`  ${BM}x${BN} on ${warps} warps, ${per} keys/program${minB ? `, ${minB}/SM` : ''} (${products})`, popeSimilarityFromFeatures as AnyKernel,
+          { grid: [Math.ceil(N / per), Math.ceil(N / BM), SB * SH], numWarps: warps, minBlocksPerSM: minB },
+          [qf, kf, sim, SH, 1, N, N, per, SH * N * N, N * N, N, BM, BN, BF], tbps(SB * SH * N * N * 4));
+      }
+    });
     sim.dispose();
   }
   if (run('prepass')) {
@@ -97,5 +115,26 @@ if (run('similarity') || run('prepass')) {
       for (const rows of [64, 32, 16])
         time(`  ${rows} rows/program on ${warps} warps`, popeRowFeatures as AnyKernel, { grid: [Math.ceil(N / rows), SB * SH], numWarps: warps },
           [x, freqs, bias, qf, SH, N, D, D, 0, 1, SH * N * D, N * D, D, true, 'softplus', rows, 64, BF], tbps(SB * SH * N * (D * 2 + BF * 2)));
+  }
+}
+
+// Flash attention on pre-pass features (the attention kernel alone): B=4 H=16 N=4096 D=64 bf16, 128 features.
+if (run('flash')) {
+  const FB = 4, FH = 16, FN = 4096, FD = 64, FF = 128;
+  const qf = dev.alloc('bf16', FB * FH * FN * FF).memset(0), kf = dev.alloc('bf16', FB * FH * FN * FF).memset(0);
+  const v = dev.alloc('bf16', FB * FH * FN * FD).memset(0), out = dev.alloc('bf16', FB * FH * FN * FD);
+  const freqs = dev.alloc('f32', FN * FD).memset(0);
+  console.log('popeFlashAttention on features, B=4 H=16 N=4096 D=64 bf16 (FLOPs of issue 6: 2·B·H·N²·(2·rot + D)):');
+  for (const causal of [false, true]) {
+    const flops = (2 * FB * FH * FN * FN * (2 * FD + FD)) / (causal ? 2 : 1);
+    bothProducts((products) => {
+      for (const [BM, BN, warps, minB] of [
+        [128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2],
+      ] as Array<[number, number, number, number?]>)
+        time(`  ${causal ? 'causal ' : ''}${BM}x${BN} on ${warps} warps${minB ? `, ${minB}/SM` : ''} (${products})`, popeFlashAttention as AnyKernel,
+          { grid: [Math.ceil(FN / BM), FB * FH], numWarps: warps, minBlocksPerSM: minB },
+          [qf, kf, v, freqs, freqs, freqs, out, FH, 1, FN, FN, FD, FD, 0.125, FH * FN * FF, FN * FF, FF, FH * FN * FF, FN * FF, FF, FH * FN * FD, FN * FD, FD,
+            FH * FN * FD, FN * FD, FD, 0, 0, 0, false, false, causal, 'softplus', BM, BN, FD, 'bf16', true, FF], tflops(flops));
+    });
   }
 }

@@ -2,6 +2,7 @@
 // Device; the best present one is the default.
 import type { CompiledKernel } from './compiled.js';
 import type { BoundArg } from './bind.js';
+import type { PtxArch } from '../compiler/backends/ptx/index.js';
 import { cpuDevice } from './cpu/device.js';
 import { ptxSimDevice } from './ptx-sim/device.js';
 import { cudaDevice, isCudaAvailable } from './cuda/device.js';
@@ -26,6 +27,8 @@ export interface Device {
   readonly target: 'cpu' | 'ptx' | 'wgsl';
   /** What else the compiled code depends on (GPU architecture, driver version): part of disk-cache keys. */
   cacheTag?(): string;
+  /** The PTX target of a 'ptx' device that lowers per GPU (CUDA); sm_80 when absent. */
+  ptxArch?(): PtxArch;
   /**
    * Devices whose dots stage both operand tiles in workgroup memory as f32 (WebGPU): the bytes a kernel
    * launched with `numWarps` may give its shared tiles. The op layer sizes its blocks with it.

@@ -148,11 +148,12 @@ export class JITKernel<F extends KernelFn> {
     let compiled = this.cache.get(key);
     if (!compiled) {
       compiled = this.lazilyCompiled(key, binding, opts.dump);
-      // A GPU target's lowered code may already be on disk: then nothing is parsed or compiled.
-      if (device.target === 'ptx') {
+      // A GPU's lowered code may already be on disk: then nothing is parsed or compiled. (The simulator,
+      // which has no cache tag, needs the thread program, which the disk does not keep.)
+      if (device.target === 'ptx' && device.cacheTag) {
         // What the CUDA device needs of a PtxKernel; the thread program is for the simulator only.
         const hit = diskCache()?.get<Omit<PtxKernel, 'program'>>(this.ptxDiskKey(key, numWarps, device));
-        if (hit) compiled.artifacts.set(ptxArtifactKey(numWarps), hit);
+        if (hit) compiled.artifacts.set(ptxArtifactKey(numWarps, device.ptxArch?.()), hit);
       }
       this.cache.set(key, compiled);
     }
@@ -186,11 +187,12 @@ export class JITKernel<F extends KernelFn> {
     const grid = normalizeGrid(typeof opts.grid === 'function' ? opts.grid(binding.constexprs) : opts.grid);
     if (grid.some((g) => g === 0)) return;
     const numWarps = opts.numWarps ?? 4;
-    const onDisk = compiled.artifacts.has(ptxArtifactKey(numWarps));
+    const pkey = ptxArtifactKey(numWarps, device.ptxArch?.());
+    const onDisk = compiled.artifacts.has(pkey);
     device.launch({ kernel: compiled, grid, args: binding.args, numWarps, numStages: opts.numStages, minBlocksPerSM: opts.minBlocksPerSM });
     // Keep the PTX the CUDA device lowered for the next process.
-    if (device.target === 'ptx' && !onDisk) {
-      const ptx = compiled.artifacts.get(ptxArtifactKey(numWarps)) as PtxKernel | undefined;
+    if (device.target === 'ptx' && device.cacheTag && !onDisk) {
+      const ptx = compiled.artifacts.get(pkey) as PtxKernel | undefined;
       if (ptx) {
         const { program: _program, ...portable } = ptx;
         diskCache()?.put(this.ptxDiskKey(compiled.key, numWarps, device), portable);

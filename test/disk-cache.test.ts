@@ -117,8 +117,8 @@ describe('the parser is loaded only on a cache miss', () => {
       const device = {
         name: 'fake-ptx', target: 'ptx', cacheTag: () => 'sm_00|driver=1',
         launch(req) {
-          let ptx = req.kernel.artifacts.get('ptx:4');
-          if (!ptx) req.kernel.artifacts.set('ptx:4', (ptx = lowerToPtx(req.kernel.module, { numWarps: 4 })));
+          let ptx = req.kernel.artifacts.get('ptx:sm_80:4');
+          if (!ptx) req.kernel.artifacts.set('ptx:sm_80:4', (ptx = lowerToPtx(req.kernel.module, { numWarps: 4 })));
           seen = { entry: ptx.entry, hasPtx: ptx.ptx.includes('.entry'), numStages: req.numStages };
         },
       };

@@ -233,6 +233,37 @@ describe.each(testDevices())('on %s', (device) => {
     });
   });
 
+  // The tilings the op layer picks on a GPU (on Hopper both products run as wgmma), at sizes with several
+  // query and key blocks and ragged ends. Not on the simulator, for time: test/wgmma.test.ts runs the
+  // same lowering there at smaller sizes.
+  describe.skipIf(device === 'ptx-sim')('flash attention at the GPU tilings (bf16 features, keys rotated once)', () => {
+    const r = rng(64);
+    for (const [D, rot] of [[64, 64], [64, 32], [32, 32], [128, 128]] as const)
+      it(`D=${D} rot=${rot}: 256x64 and 128x64 query x key blocks on 8 warps, 128x128 and 64x64 on 4; causal and not`, () => {
+        const B = 1, H = 2, Hkv = 1, Nq = 300, Nk = 333, dtype: DType = 'bf16';
+        const data = (n: number, lo: number, hi: number) => {
+          const d = toHost(dtype, r.array(n, lo, hi));
+          return { arg: { dtype, data: d }, exact: fromHost(dtype, d) };
+        };
+        const q = data(B * H * Nq * D, -2, 2), k = data(B * Hkv * Nk * D, -2, 2), v = data(B * Hkv * Nk * D, -1, 1);
+        const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, seqLen: Nk }));
+        const bias = Float32Array.from(r.array(H * rot, -6, 0));
+        const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
+        const scratch = (rows: number) => ({ dtype, data: toHost(dtype, new Float64Array(rows * popeFeatureWidth(D, rot)).fill(NaN)) });
+        for (const causal of [false, true]) {
+          const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot, causal });
+          for (const [blockM, blockN, numWarps] of [[256, 64, 8], [128, 64, 8], [128, 128, 4], [64, 64, 4]] as const) {
+            if (D === 128 && blockM * blockN > 128 * 64) continue; // wide rows take small tiles (flashTiling)
+            const out = new Float32Array(B * H * Nq * D);
+            launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
+              rotateDim: rot, causal, device, features: { queries: scratch(B * H * Nq), keys: scratch(B * Hkv * Nk) }, blockM, blockN, numWarps,
+            });
+            expectClose(out, want, halfProductTolerance('bf16', want, F32), `causal=${causal} ${blockM}x${blockN} on ${numWarps} warps`);
+          }
+        }
+      });
+  });
+
   describe('flash attention masks and invariants (f32)', () => {
     const r = rng(5);
     const B = 2, H = 2, Nq = 9, Nk = 13, D = 16, rot = 16;

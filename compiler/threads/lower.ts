@@ -11,8 +11,9 @@ import { opcodeInfo, type BinaryOpcode, type CmpPredicate, type ReduceKind, type
 import { type DistributedLayout, linearize, replicationMask, rowMajorStrides, tableLayout } from '../layouts/layout.js';
 import { layoutOf, usesTensorCores } from '../layouts/assign.js';
 import { computeAxisInfo, type AxisInfo } from '../analysis/axis-info.js';
-import { mmaOperandALayout, mmaOperandBLayout, mmaTiling } from '../layouts/mma.js';
+import { mmaOperandALayout, mmaOperandBLayout, mmaTiling, type MmaTiling } from '../layouts/mma.js';
 import { swizzledLayout, describeShared, type SharedLayout } from '../layouts/shared.js';
+import { WGMMA_TILE_ALIGN, wgmmaDescriptor, wgmmaEligible, wgmmaPlace, wgmmaSharedLayout, wgmmaTile, wgmmaTileBytes, type WgmmaTile } from '../layouts/wgmma.js';
 import { isCheapOp } from '../layouts/rematerialize.js';
 import {
   ThreadBuilder, imm, type Instr, type MemType, type Narrow, type Reg, type RegType, type ThreadParam, type ThreadProgram, MEM_BYTES,
@@ -43,6 +44,18 @@ interface ActivePipeline {
   readonly step: Reg;
 }
 
+/**
+ * Where the elements of an operand tile [rows, cols] go in shared memory: (row, col) placed at (row', col')
+ * of the swizzled layout `sh` (the identity for ldmatrix tiles; column blocks for wgmma tiles).
+ */
+interface TileMap {
+  readonly sh: SharedLayout;
+  readonly place: (row: number, col: number) => { row: number; col: number };
+  readonly wgmma?: WgmmaTile;
+}
+const plainTileMap = (rows: number, cols: number): TileMap => ({ sh: swizzledLayout(rows, cols, 2), place: (row, col) => ({ row, col }) });
+const wgmmaTileMap = (t: WgmmaTile): TileMap => ({ sh: wgmmaSharedLayout(t), place: (row, col) => wgmmaPlace(t, row, col), wgmma: t });
+
 /** Where a tensor-core operand tile comes from: registers, or a load left for cp.async. */
 type OperandSource = { readonly kind: 'regs'; readonly lowered: Lowered } | { readonly kind: 'load'; readonly load: Op };
 
@@ -56,6 +69,8 @@ interface Lowered {
    * mma that uses them, so that few are live at once; `regs` is then empty.
    */
   readonly fetch?: (j: number) => readonly Reg[];
+  /** A B operand left in shared memory for wgmma: its tile and the tile's shared address; `regs` is then empty. */
+  readonly wgmma?: { readonly tile: WgmmaTile; readonly base: Reg };
 }
 
 export class ThreadLoweringError extends Error {}
@@ -98,6 +113,8 @@ export interface ThreadLoweringOptions {
   readonly asyncCopies?: boolean;
   /** Double-buffer the cp.async tiles of loops (software pipelining; needs asyncCopies). */
   readonly pipeline?: boolean;
+  /** Run tensor-core dots that fit them as Hopper warpgroup products, B read from shared memory (PTX for sm_90a). */
+  readonly wgmma?: boolean;
   /** Keep FMA dot products as loops over K instead of unrolling them (WGSL: shader compilers are slow on unrolled code). */
   readonly dotLoops?: boolean;
   /** Comments naming the kernel source line of the ops that follow, where it changes (one per lowering). */
@@ -130,6 +147,14 @@ class ThreadLowering {
   private pipelineBytes = 0;
   private pipeBase!: Reg;
   private activePipeline: ActivePipeline | undefined;
+  /**
+   * wgmma B tiles not in a pipeline buffer: each conversion has its own slot, above the scratch region
+   * (the tile must survive until its product, past other conversions that reuse scratch).
+   */
+  private readonly wgmmaSlots = new Map<Op, number>();
+  private wgmmaBytes = 0;
+  private wgmmaBase: Reg | undefined;
+  private usesWgmma = false;
 
   constructor(private readonly kernel: Func, numWarps: number, private readonly options: ThreadLoweringOptions) {
     this.threads = 32 * numWarps;
@@ -174,7 +199,8 @@ class ThreadLowering {
         if (!chain) continue;
         chains.set(op, chain);
         offsets.set(op, stageBytes);
-        stageBytes += Math.ceil((numel(op.result.type.shape) * 2) / 128) * 128;
+        const align = this.options.wgmma ? WGMMA_TILE_ALIGN : 128;
+        stageBytes += Math.ceil((numel(op.result.type.shape) * 2) / align) * align;
       }
       if (!chains.size) return;
       // Groups are committed, and so waited for, in the order the tiles are read.
@@ -264,11 +290,19 @@ class ThreadLowering {
       this.env.set(p.value, { layout: layoutOf(p.value, this.threads), regs: [reg] });
     });
     const body = this.tb.nested(() => this.block(this.kernel.body));
+    let sharedBytes = this.pipelineBytes + this.sharedBytes;
+    if (this.wgmmaBase) {
+      // The wgmma slots follow the scratch region, whose size is known only now.
+      const scratch = Math.ceil(this.sharedBytes / WGMMA_TILE_ALIGN) * WGMMA_TILE_ALIGN;
+      this.prologue.push({ op: 'binary', fn: 'add', dst: this.wgmmaBase, a: this.smemBase, b: imm(scratch, 'u32') });
+      sharedBytes = this.pipelineBytes + scratch + this.wgmmaBytes;
+    }
     return {
       name: this.kernel.name,
       threads: this.threads,
       params,
-      sharedBytes: this.pipelineBytes + this.sharedBytes,
+      sharedBytes,
+      ...(this.usesWgmma ? { sharedAlign: WGMMA_TILE_ALIGN } : {}),
       body: [...this.prologue, ...body],
       regCount: this.tb.regCount,
     };
@@ -447,6 +481,7 @@ class ThreadLowering {
         const d = dtypeOf(op.result.type);
         if (dst.dotOperand && (d === 'f16' || d === 'bf16')) {
           const src = op.operands[0]!;
+          if (this.feedsWgmma(op)) return void this.env.set(op.result, this.wgmmaOperand(op, dst));
           const transposed = this.deferredTrans.get(src);
           if (transposed) return void this.env.set(op.result, this.ldmatrixOperand(transposed, dst, d, true));
           const load = this.deferredLoads.get(src);
@@ -772,34 +807,12 @@ class ThreadLowering {
     const { which, tiling: m } = dst.dotOperand!;
     const sl = src.kind === 'regs' ? src.lowered.layout : layoutOf(src.load.result, this.threads);
     const [rows, cols] = sl.shape as [number, number];
-    const sh = swizzledLayout(rows, cols, 2);
-    const pipe = this.activePipeline;
-    const pipelined = src.kind === 'load' && pipe?.plan.loads.includes(src.load) ? src.load : undefined;
-    const how = pipelined ? 'cp.async, prefetched an iteration ahead,' : src.kind === 'load' ? 'cp.async' : 'stores';
-    this.tb.emit({ op: 'comment', text: `dot operand ${which}${srcIsTransposed ? ' (stored transposed)' : ''} to mma fragments: ${how} into ${describeShared(sh)}, then ldmatrix` });
-    let tileBase = this.smemBase;
-    if (pipelined && pipe) {
-      // This iteration's tile has landed once the copies committed after it (one group per other
-      // pipelined tile) are all that may still be in flight.
-      this.tb.emit({ op: 'cp_async_wait', pending: pipe.plan.loads.length - 1 });
-      this.tb.emit({ op: 'bar' });
-      // Every thread is past its reads of the other buffer (last iteration): refill it for the next one.
-      const next = this.tb.binary('add', pipe.ivReg, pipe.step);
-      this.prefetch(pipe.plan, pipelined, pipe.iv, next, this.tb.setp('lt', next, pipe.ub), this.stageBase(pipe, true), sh);
-      tileBase = this.tb.binary('add', this.stageBase(pipe, false), imm(pipe.plan.offsets.get(pipelined)!, 'u32'));
-    } else {
+    const map = plainTileMap(rows, cols);
+    const sh = map.sh;
+    const { tileBase, pipelined } = this.stageOperandTile(src, map, half, () => {
       this.reserveShared(rows * cols * 2);
-      this.tb.emit({ op: 'bar' });
-      if (src.kind === 'load') {
-        this.copyTileAsync(src.load, this.get(src.load.operands[0]!).regs, src.load.attrs['hasMask'] === true ? this.get(src.load.operands[1]!).regs : undefined, undefined, this.smemBase, sh);
-        this.tb.emit({ op: 'cp_async_wait', pending: 0 });
-      } else {
-        const owner = this.ownerPredicate(sl);
-        const addrOf = this.tileAddresses(sl, sh, this.smemBase);
-        src.lowered.regs.forEach((r, k) => this.tb.emit({ op: 'st', space: 'shared', mem: half, src: r, addr: addrOf(k), offset: 0, pred: owner }));
-      }
-      this.tb.emit({ op: 'bar' });
-    }
+      return this.smemBase;
+    }, (how) => `dot operand ${which}${srcIsTransposed ? ' (stored transposed)' : ''} to mma fragments: ${how} into ${describeShared(sh)}, then ldmatrix`);
     // Each lane gives the address of one 16-byte row of an 8×8 matrix. A fragment (16×16) is one x4;
     // B fragments (16×8) of two consecutive k-steps share one x4 where the k-steps pair up.
     const lane = (t: number): number => t % 32, warp = (t: number): number => Math.floor(t / 32);
@@ -838,20 +851,113 @@ class ThreadLowering {
     return { layout: dst, regs: steps.flatMap((_, j) => load(j)), packed: true };
   }
 
-  /** The shared address of each register's element of a tile in layout `l`, stored swizzled at `base`. */
-  private tileAddresses(l: DistributedLayout, sh: SharedLayout, base: Reg): (k: number) => Reg {
-    const rowOf = this.linear(l, (t, k) => Math.floor(l.table[t * l.regs + k]! / sh.cols), 'a shared tile row');
-    const colOf = this.linear(l, (t, k) => l.table[t * l.regs + k]! % sh.cols, 'a shared tile column');
-    return (k) => this.swizzledAddress(sh, rowOf.tidBit, rowOf.regConst[k]!, colOf.tidBit, colOf.regConst[k]!, base);
+  /**
+   * Puts an operand tile into shared memory where `map` says: a pipelined load's tile is in its stage
+   * buffer already (wait for it, then prefetch the next iteration's into the other buffer); otherwise
+   * cp.async or stores into the slot `slot()` gives, then a barrier. `comment` describes it, given how.
+   */
+  private stageOperandTile(src: OperandSource, map: TileMap, half: 'f16' | 'bf16', slot: () => Reg, comment: (how: string) => string): { tileBase: Reg; pipelined: Op | undefined } {
+    const pipe = this.activePipeline;
+    const pipelined = src.kind === 'load' && pipe?.plan.loads.includes(src.load) ? src.load : undefined;
+    const how = pipelined ? 'cp.async, prefetched an iteration ahead,' : src.kind === 'load' ? 'cp.async' : 'stores';
+    this.tb.emit({ op: 'comment', text: comment(how) });
+    // wgmma reads shared memory through the async proxy: writes must be fenced for it before the barrier.
+    const fence = (): void => void (map.wgmma && this.tb.emit({ op: 'fence_proxy_async' }));
+    if (pipelined && pipe) {
+      // This iteration's tile has landed once the copies committed after it (one group per other
+      // pipelined tile) are all that may still be in flight.
+      this.tb.emit({ op: 'cp_async_wait', pending: pipe.plan.loads.length - 1 });
+      fence();
+      this.tb.emit({ op: 'bar' });
+      // Every thread is past its reads of the other buffer (last iteration): refill it for the next one.
+      const next = this.tb.binary('add', pipe.ivReg, pipe.step);
+      this.prefetch(pipe.plan, pipelined, pipe.iv, next, this.tb.setp('lt', next, pipe.ub), this.stageBase(pipe, true), map);
+      return { tileBase: this.tb.binary('add', this.stageBase(pipe, false), imm(pipe.plan.offsets.get(pipelined)!, 'u32')), pipelined };
+    }
+    const base = slot();
+    this.tb.emit({ op: 'bar' });
+    if (src.kind === 'load') {
+      this.copyTileAsync(src.load, this.get(src.load.operands[0]!).regs, src.load.attrs['hasMask'] === true ? this.get(src.load.operands[1]!).regs : undefined, undefined, base, map);
+      this.tb.emit({ op: 'cp_async_wait', pending: 0 });
+    } else {
+      const sl = src.lowered.layout;
+      const owner = this.ownerPredicate(sl);
+      const addrOf = this.tileAddresses(sl, map, base);
+      src.lowered.regs.forEach((r, k) => this.tb.emit({ op: 'st', space: 'shared', mem: half, src: r, addr: addrOf(k), offset: 0, pred: owner }));
+    }
+    fence();
+    this.tb.emit({ op: 'bar' });
+    return { tileBase: base, pipelined: undefined };
+  }
+
+  /** Whether a conversion to a dot operand feeds only wgmma products, as their B. */
+  private feedsWgmma(conv: Op): boolean {
+    if (!this.options.wgmma) return false;
+    const uses = this.users.get(conv.result) ?? [];
+    return uses.length > 0 && uses.every((u) => u.opcode === 'dot' && u.operands[1] === conv.result && u.operands[0] !== conv.result && this.dotUsesWgmma(u));
+  }
+  private dotUsesWgmma(dot: Op): boolean {
+    if (!this.options.wgmma || !usesTensorCores(dot) || !layoutOf(dot.result, this.threads).name.startsWith('mma')) return false;
+    const [M, K] = dot.operands[0]!.type.shape as [number, number];
+    const N = dot.operands[1]!.type.shape[1]!;
+    // Either way B may be stored (as Bᵀ [N, K] or as B [K, N]), a tile must exist.
+    return wgmmaEligible(mmaTiling(M, N, K, this.threads / 32)) && !!wgmmaTile(N, K, 'K') && !!wgmmaTile(K, N, 'MN');
+  }
+
+  /** Where a pipelined load's tile goes in its stage buffer: as its conversion will read it. */
+  private tileMapOf(load: Op): TileMap {
+    const [rows, cols] = load.result.type.shape as [number, number];
+    let uses = this.users.get(load.result) ?? [];
+    const viaTrans = uses.length === 1 && uses[0]!.opcode === 'trans';
+    if (viaTrans) uses = this.users.get(uses[0]!.result) ?? [];
+    if (uses.length === 1 && uses[0]!.opcode === 'convert_layout' && this.feedsWgmma(uses[0]!)) return wgmmaTileMap(wgmmaTile(rows, cols, viaTrans ? 'K' : 'MN')!);
+    return plainTileMap(rows, cols);
+  }
+
+  /**
+   * A B operand for wgmma: its tile stored in shared memory in the canonical layout (stored Bᵀ [N, K],
+   * a transpose left unperformed: K-major; B [K, N]: MN-major), read by the tensor cores at the product.
+   */
+  private wgmmaOperand(conv: Op, dst: DistributedLayout): Lowered {
+    const srcV = conv.operands[0]!;
+    const half = dtypeOf(conv.result.type) as 'f16' | 'bf16';
+    const transposed = this.deferredTrans.get(srcV);
+    const load = this.deferredLoads.get(srcV);
+    const src: OperandSource = transposed ?? (load ? { kind: 'load', load } : { kind: 'regs', lowered: this.get(srcV) });
+    const sl = src.kind === 'regs' ? src.lowered.layout : layoutOf(src.load.result, this.threads);
+    const [rows, cols] = sl.shape as [number, number];
+    const tile = wgmmaTile(rows, cols, transposed ? 'K' : 'MN')!;
+    const { tileBase } = this.stageOperandTile(src, wgmmaTileMap(tile), half, () => {
+      let slot = this.wgmmaSlots.get(conv);
+      if (slot === undefined) {
+        this.wgmmaSlots.set(conv, (slot = this.wgmmaBytes));
+        this.wgmmaBytes += Math.ceil(wgmmaTileBytes(tile) / WGMMA_TILE_ALIGN) * WGMMA_TILE_ALIGN;
+      }
+      this.wgmmaBase ??= this.tb.reg('u32');
+      return slot ? this.tb.binary('add', this.wgmmaBase, imm(slot, 'u32')) : this.wgmmaBase;
+    }, (how) => `dot operand B for wgmma: ${how} into ${describeShared(wgmmaSharedLayout(tile))} (${tile.major}-major, ${tile.blockCols}-column blocks)`);
+    return { layout: dst, regs: [], wgmma: { tile, base: tileBase } };
+  }
+
+  /** The shared address of each register's element of a tile in layout `l`, stored at `base` as `map` places it. */
+  private tileAddresses(l: DistributedLayout, map: TileMap, base: Reg): (k: number) => Reg {
+    const cols = l.shape[1]!;
+    const at = (t: number, k: number): { row: number; col: number } => {
+      const e = l.table[t * l.regs + k]!;
+      return map.place(Math.floor(e / cols), e % cols);
+    };
+    const rowOf = this.linear(l, (t, k) => at(t, k).row, 'a shared tile row');
+    const colOf = this.linear(l, (t, k) => at(t, k).col, 'a shared tile column');
+    return (k) => this.swizzledAddress(map.sh, rowOf.tidBit, rowOf.regConst[k]!, colOf.tidBit, colOf.regConst[k]!, base);
   }
 
   /**
    * cp.async of a load's tile to its swizzled place at `base` (a 16-byte chunk stays contiguous under
    * the swizzle), one copy per aligned vector; zeros where the mask (and `extra`) is false. Commits a group.
    */
-  private copyTileAsync(load: Op, ptr: readonly Reg[], mask: readonly Reg[] | undefined, extra: Reg | undefined, base: Reg, sh: SharedLayout): void {
+  private copyTileAsync(load: Op, ptr: readonly Reg[], mask: readonly Reg[] | undefined, extra: Reg | undefined, base: Reg, map: TileMap): void {
     const half = dtypeOf(load.result.type) as 'f16' | 'bf16';
-    const addrOf = this.tileAddresses(layoutOf(load.result, this.threads), sh, base);
+    const addrOf = this.tileAddresses(layoutOf(load.result, this.threads), map, base);
     const w = this.vectorWidth(load.operands[0]!, load.attrs['hasMask'] === true ? load.operands[1] : undefined, 2);
     for (let k = 0; k < ptr.length; k += w) {
       const pred = mask && extra ? this.tb.binary('and', mask[k]!, extra) : mask?.[k] ?? extra;
@@ -870,7 +976,7 @@ class ThreadLowering {
    * Issues the copies of `load` for the iteration whose induction variable is `ivReg`: its address and
    * mask chain is lowered again with that value, then put back as it was.
    */
-  private prefetch(plan: Pipeline, load: Op, iv: Value, ivReg: Reg, inRange: Reg, stageBase: Reg, sh: SharedLayout): void {
+  private prefetch(plan: Pipeline, load: Op, iv: Value, ivReg: Reg, inRange: Reg, stageBase: Reg, map: TileMap): void {
     const chain = plan.chains.get(load)!;
     const touched = [iv, ...chain.flatMap((o) => o.results)];
     const saved = touched.map((v) => this.env.get(v));
@@ -880,7 +986,7 @@ class ThreadLowering {
       const ptr = this.get(load.operands[0]!).regs;
       const mask = load.attrs['hasMask'] === true ? this.get(load.operands[1]!).regs : undefined;
       const base = this.tb.binary('add', stageBase, imm(plan.offsets.get(load)!, 'u32'));
-      this.copyTileAsync(load, ptr, mask, inRange, base, sh);
+      this.copyTileAsync(load, ptr, mask, inRange, base, map);
     } finally {
       touched.forEach((v, i) => (saved[i] ? this.env.set(v, saved[i]!) : this.env.delete(v)));
     }
@@ -953,10 +1059,10 @@ class ThreadLowering {
     const half = dtypeOf(aV.type) as 'f16' | 'bf16';
     const m = mmaTiling(M, N, K, this.threads / 32);
     const dl = layoutOf(op.result, this.threads);
-    this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (mma.sync.m16n8k16.${half}, warps ${m.wm}x${m.wn})` });
     const aL = this.get(aV), bL = this.get(bV);
+    this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (${bL.wgmma ? 'wgmma' : 'mma.sync'}.m${bL.wgmma ? 64 : 16}n${bL.wgmma ? N : 8}k16.${half}, warps ${m.wm}x${m.wn})` });
     const a = aL.packed ? [...aL.regs] : this.gather(aL, mmaOperandALayout(m), (e) => e, 'dot operand A');
-    const b = bL.packed ? [...bL.regs] : this.gather(bL, mmaOperandBLayout(m), (e) => e, 'dot operand B');
+    const b = bL.packed || bL.wgmma ? [...bL.regs] : this.gather(bL, mmaOperandBLayout(m), (e) => e, 'dot operand B');
     const acc = this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
     const pack = (lo: Reg, hi: Reg): Reg => {
       const dst = this.tb.reg('u32');
@@ -978,6 +1084,7 @@ class ThreadLowering {
       const base = (tn * m.kSteps + ks) * 4;
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
     };
+    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aFrag, acc, bL.wgmma));
     const out: Reg[] = [];
     // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
     // previous one's result, and each step's B fragments are read just before they are used.
@@ -992,6 +1099,32 @@ class ThreadLowering {
         }
     out.push(...tiles.flat());
     this.define(op.result, out);
+  }
+
+  /**
+   * The product on Hopper's warpgroup tensor cores: one wgmma m64nNk16 per (64-row tile, k-step), A from
+   * registers, B from its shared tile through a descriptor per k-step; issued as one group and waited for.
+   * The accumulators are copied into fresh registers, which the wgmmas update in place.
+   */
+  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aFrag: (tm: number, ks: number) => readonly Reg[], acc: readonly Reg[], b: { tile: WgmmaTile; base: Reg }): Reg[] {
+    this.usesWgmma = true;
+    const tb = this.tb, perTile = m.tilesN * 4;
+    const d = acc.map((r) => tb.mov(r));
+    const frags = Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aFrag(tm, ks)));
+    const lbo = wgmmaDescriptor(b.tile, 0).lboField;
+    // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
+    const loBase = tb.binary('or', tb.binary('shr', b.base, imm(4, 'u32')), imm(lbo << 16, 'u32'));
+    tb.emit({ op: 'comment', text: `${m.tilesM * m.kSteps} wgmma.m64n${m.N}k16 (${b.tile.major}-major B), one group` });
+    tb.emit({ op: 'wgmma_fence' });
+    for (let ks = 0; ks < m.kSteps; ks++) {
+      const desc = wgmmaDescriptor(b.tile, ks);
+      const descLo = desc.offset ? tb.binary('add', loBase, imm(desc.offset >> 4, 'u32')) : loBase;
+      for (let tm = 0; tm < m.tilesM; tm++)
+        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), a: frags[tm]![ks]!, descLo, descHi: desc.hi, transB: b.tile.major === 'MN' });
+    }
+    tb.emit({ op: 'wgmma_commit' });
+    tb.emit({ op: 'wgmma_wait', pending: 0 });
+    return d;
   }
 
   /** The last step of a reduction spread over warps: partials through shared memory, one slot per warp group. */
@@ -1094,10 +1227,7 @@ class ThreadLowering {
       this.tb.emit({ op: 'comment', text: `software pipeline: ${plan.loads.length} operand tile(s) double-buffered, ${2 * plan.stageBytes} bytes` });
       pipe = { plan, stage: this.tb.mov(imm(0, 'u32')), iv: body.args[0]!, ivReg: iv, ub, step };
       const first = this.tb.setp('lt', lb, ub), base0 = this.stageBase(pipe, false);
-      for (const load of plan.loads) {
-        const [rows, cols] = load.result.type.shape as [number, number];
-        this.prefetch(plan, load, body.args[0]!, lb, first, base0, swizzledLayout(rows, cols, 2));
-      }
+      for (const load of plan.loads) this.prefetch(plan, load, body.args[0]!, lb, first, base0, this.tileMapOf(load));
     }
     const outer = this.activePipeline;
     this.activePipeline = pipe;

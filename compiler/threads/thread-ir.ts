@@ -44,6 +44,21 @@ export type Instr =
    * b (2) and c, d (4 f32 each) are this lane's fragments in the layouts of compiler/layouts/mma.ts.
    */
   | { readonly op: 'mma'; readonly type: 'f16' | 'bf16'; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly b: readonly Reg[]; readonly c: readonly Reg[] }
+  /**
+   * wgmma.mma_async (sm_90a), issued by a whole warpgroup (4 warps): d += a · B, where d holds this lane's
+   * n/2 f32 accumulators of the warp's 16 rows of a 64×n tile (the mma accumulator layout, tiles in order
+   * along n), a its 4 packed registers of the A fragment, and B [16, n] is read from shared memory as the
+   * matrix descriptor {descLo, descHi} says (compiler/layouts/wgmma.ts); `transB`: B is stored MN-major.
+   * Asynchronous: d is updated in place and may be read only after a wgmma_wait that covers it.
+   */
+  | { readonly op: 'wgmma'; readonly type: 'f16' | 'bf16'; readonly n: number; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly descLo: Reg; readonly descHi: number; readonly transB: boolean }
+  /** Orders this thread's earlier register writes before the wgmmas that follow read them. */
+  | { readonly op: 'wgmma_fence' }
+  /** Closes a group of this warpgroup's wgmmas; wgmma_wait waits until at most `pending` groups are in flight. */
+  | { readonly op: 'wgmma_commit' }
+  | { readonly op: 'wgmma_wait'; readonly pending: number }
+  /** Makes this thread's shared-memory writes (generic proxy) visible to the tensor cores' reads (async proxy). */
+  | { readonly op: 'fence_proxy_async' }
   | { readonly op: 'ld'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly dst: Reg; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   | { readonly op: 'st'; readonly space: 'global' | 'shared'; readonly mem: MemType; readonly src: Src; readonly addr: Reg; readonly offset: number; readonly pred?: Reg }
   /** A vector access of `regs.length` (2 or 4) consecutive elements at one aligned address. */
@@ -86,6 +101,8 @@ export interface ThreadProgram {
   readonly params: readonly ThreadParam[];
   /** Bytes of dynamic shared memory. */
   readonly sharedBytes: number;
+  /** Alignment the dynamic shared memory needs: 1024 where wgmma reads swizzled tiles, 16 when absent. */
+  readonly sharedAlign?: number;
   readonly body: readonly Instr[];
   readonly regCount: number;
 }

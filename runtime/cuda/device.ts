@@ -3,7 +3,7 @@
 // launched on plain typed arrays give the same results as on the CPU device; CudaBuffers are passed as
 // they are and such launches stay asynchronous.
 import { summarizeTimings } from '../timing.js';
-import { lowerToPtx, type PtxKernel } from '../../compiler/backends/ptx/index.js';
+import { lowerToPtx, type PtxArch, type PtxKernel } from '../../compiler/backends/ptx/index.js';
 import { LaunchError } from '../../compiler/frontend/errors.js';
 import type { Device, LaunchRequest } from '../device.js';
 import type { DType } from '../../compiler/ir/dtype.js';
@@ -22,8 +22,8 @@ export interface CudaKernelArtifact {
   readonly params: ParamBlock;
 }
 
-/** The artifacts key of the lowered PTX (shared by all CUDA devices). */
-export const ptxArtifactKey = (numWarps: number): string => `ptx:${numWarps}`;
+/** The artifacts key of the PTX lowered for `arch` (shared by all CUDA devices of that target, and the simulator). */
+export const ptxArtifactKey = (numWarps: number, arch: PtxArch = 'sm_80'): string => `ptx:${arch}:${numWarps}`;
 /** The artifacts key of the loaded function on one device. */
 export const cudaArtifactKey = (index: number, numWarps: number): string => `cuda:${index}:ptx:${numWarps}`;
 
@@ -44,10 +44,18 @@ export class CudaDevice implements Device {
     return this.context.properties;
   }
 
-  /** The GPU architecture and driver version, which the disk cache keys lowered code by. */
+  /** The GPU architecture, driver version and PTX target, which the disk cache keys lowered code by. */
   cacheTag(): string {
     const p = this.properties;
-    return `${p.arch}|driver=${p.driverVersion}`;
+    return `${p.arch}|driver=${p.driverVersion}|ptx=${this.ptxArch()}`;
+  }
+
+  /**
+   * The PTX target: sm_90a on Hopper (its tensor-core dots become wgmma), unless TILEJIT_WGMMA=0 (then
+   * mma.sync, for comparison); sm_80 elsewhere, which the driver compiles for any later GPU.
+   */
+  ptxArch(): PtxArch {
+    return this.properties.arch === 'sm_90' && process.env['TILEJIT_WGMMA'] !== '0' ? 'sm_90a' : 'sm_80';
   }
 
   /** Waits for all work launched on the device. */
@@ -69,11 +77,12 @@ export class CudaDevice implements Device {
     const key = cudaArtifactKey(this.index, numWarps);
     const cached = kernel.artifacts.get(key) as CudaKernelArtifact | undefined;
     if (cached) return cached;
-    const pkey = ptxArtifactKey(numWarps);
+    const arch = this.ptxArch();
+    const pkey = ptxArtifactKey(numWarps, arch);
     let ptx = kernel.artifacts.get(pkey) as PtxKernel | undefined;
     if (!ptx) {
       // numStages and minBlocksPerSM are part of the compiled variant's key, so artifacts never mix them.
-      ptx = lowerToPtx(kernel.module, { numWarps, numStages, minBlocksPerSM });
+      ptx = lowerToPtx(kernel.module, { numWarps, numStages, minBlocksPerSM, arch });
       kernel.artifacts.set(pkey, ptx);
     }
     const ctx = this.context;

@@ -153,6 +153,9 @@ class CtaSimulator {
       }
       case 'mma': return this.mma(i, active);
       case 'ldmatrix': return this.ldmatrix(i, active);
+      case 'wgmma': return this.wgmma(i, active);
+      // Issue and wait are one step here (wgmma runs at once), and shared memory has one proxy.
+      case 'wgmma_fence': case 'wgmma_commit': case 'wgmma_wait': case 'fence_proxy_async': return;
       case 'ld': {
         const d = this.r(i.dst), a = this.r(i.addr);
         if (i.space === 'shared') return this.each(active, i.pred, (t) => (d[t] = this.sharedLoad(i.mem, a[t]! + i.offset, t)));
@@ -255,6 +258,44 @@ class CtaSimulator {
           let s = C[row * 8 + col]!;
           for (let k = 0; k < 16; k++) s += A[row * 16 + k]! * B[k * 8 + col]!;
           d[e]![t] = Math.fround(s);
+        }
+      }
+    }
+  }
+
+  /**
+   * wgmma.mma_async.m64nNk16 with A from registers, per warpgroup: warp w of the group multiplies its 16
+   * rows (the mma.sync A fragment) by B [16, N], read from shared memory as the matrix descriptor says
+   * (the PTX ISA's canonical layouts: wgmmaElementAddress), and adds into its accumulator fragment.
+   */
+  private wgmma(i: Extract<Instr, { op: 'wgmma' }>, active: Uint8Array): void {
+    const half = i.type === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
+    const a = i.a.map((r) => this.r(r)), d = i.d.map((r) => this.r(r)), lo = this.r(i.descLo);
+    if (i.d.length !== i.n / 2) throw new SimulationError(`wgmma m64n${i.n}k16 with ${i.d.length} accumulator registers (needs ${i.n / 2})`);
+    if (this.T % 128 !== 0) throw new SimulationError(`wgmma in a CTA of ${this.T} threads: warpgroups need multiples of 128`);
+    for (let g = 0; g < this.T / 128; g++) {
+      for (let t = g * 128; t < g * 128 + 128; t++) {
+        if (!active[t]) throw new SimulationError('wgmma with inactive threads in the warpgroup');
+        if (lo[t] !== lo[g * 128]) throw new SimulationError(`wgmma descriptor differs between threads ${g * 128} and ${t} of a warpgroup`);
+      }
+      const B = new Float64Array(16 * i.n);
+      for (let k = 0; k < 16; k++)
+        for (let n = 0; n < i.n; n++) B[k * i.n + n] = half(this.sharedLoad('u16', wgmmaElementAddress(lo[g * 128]!, i.descHi, i.transB, k, n), g * 128));
+      for (let w = 4 * g; w < 4 * g + 4; w++) {
+        const A = new Float64Array(16 * 16);
+        for (let l = 0; l < 32; l++)
+          for (let e = 0; e < 8; e++) {
+            const bits = a[e >> 1]![w * 32 + l]!;
+            A[((l >> 2) + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * (l & 3) + (e & 1) + (e >= 4 ? 8 : 0)] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
+          }
+        for (let l = 0; l < 32; l++) {
+          const t = w * 32 + l;
+          d.forEach((reg, j) => {
+            const row = (l >> 2) + (j % 4 >= 2 ? 8 : 0), col = 8 * (j >> 2) + 2 * (l & 3) + (j & 1);
+            let s = reg[t]!;
+            for (let k = 0; k < 16; k++) s += A[row * 16 + k]! * B[k * i.n + col]!;
+            reg[t] = Math.fround(s);
+          });
         }
       }
     }
@@ -438,4 +479,28 @@ function convert(from: RT, to: RT): (x: number) => number {
   if (to === 'u32') return (x) => Number(BigInt.asUintN(32, BigInt(Math.trunc(x))));
   if (to === 'u64' && from === 's32') return (x) => x; // sign-extended, as the renderer's cvt.s64.s32
   return (x) => x;
+}
+
+/**
+ * The shared address of element (k, n) of a wgmma B operand of 16-bit elements, from its matrix
+ * descriptor as the PTX ISA defines it (written from the ISA, not from the compiler's tile code, so that
+ * the two check each other). Low word: start address (bits 0–13) and leading byte offset (16–29);
+ * high word: stride byte offset (0–13) and swizzle mode (30–31: 1 = 128-byte, 2 = 64-byte, 3 = 32-byte);
+ * offsets in 16-byte units. Swizzle width W bytes: rows of W bytes, 8 of them make an atom whose 16-byte
+ * chunk index (address bits 4 and up) is XOR-ed with the row within the atom (bits 7 and up).
+ *   K-major (transB false): n's row at (n mod 8)·W + ⌊n/8⌋·SBO, k's 2 bytes along it.
+ *   MN-major (transB true): n along the row (W/2 elements), the next W/2 at LBO; k's row at
+ *   (k mod 8)·W + ⌊k/8⌋·SBO.
+ */
+export function wgmmaElementAddress(lo: number, hi: number, transB: boolean, k: number, n: number): number {
+  const start = (lo & 0x3fff) << 4, lbo = ((lo >>> 16) & 0x3fff) << 4, sbo = (hi & 0x3fff) << 4;
+  const mode = hi >>> 30;
+  const W = mode === 1 ? 128 : mode === 2 ? 64 : mode === 3 ? 32 : 0;
+  if (!W) throw new SimulationError('wgmma descriptor without a swizzle mode (the interleaved layout is not simulated)');
+  const perRow = W / 2;
+  const linear = transB
+    ? start + (n % perRow) * 2 + Math.floor(n / perRow) * lbo + (k % 8) * W + Math.floor(k / 8) * sbo
+    : start + (n % 8) * W + Math.floor(n / 8) * sbo + k * 2;
+  const phase = (linear >> 7) & (W / 16 - 1);
+  return linear ^ (phase << 4);
 }

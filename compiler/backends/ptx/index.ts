@@ -33,10 +33,12 @@ export interface PtxKernel {
   readonly program: ThreadProgram;
 }
 
+/** 'sm_80' (default), 'sm_90', or 'sm_90a' for Hopper's arch-specific features (wgmma products). */
+export type PtxArch = 'sm_80' | 'sm_90' | 'sm_90a';
+
 export interface PtxOptions {
   readonly numWarps: number;
-  /** 'sm_80' (default) or 'sm_90' / 'sm_90a' for Hopper-only features. */
-  readonly arch?: 'sm_80' | 'sm_90' | 'sm_90a';
+  readonly arch?: PtxArch;
   readonly dump?: DumpOption;
   /** 1: no software pipelining; 2 or more (the default): tiles double-buffered across loop iterations. */
   readonly numStages?: number;
@@ -60,8 +62,10 @@ export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
   stage('insert-conversions', () => insertLayoutConversions(kernel, options.numWarps));
   stage('remove-conversions', () => removeLayoutConversions(kernel));
   // cp.async is PTX's: a caller that brings its own thread options (the WGSL backend) opts in explicitly.
+  // wgmma needs sm_90a (Hopper's arch-specific features); elsewhere tensor-core dots are mma.sync.
   const program = lowerToThreads(kernel, options.numWarps, {
-    vectorize: true, asyncCopies: options.threads === undefined, pipeline: (options.numStages ?? 2) >= 2, ...options.threads,
+    vectorize: true, asyncCopies: options.threads === undefined, pipeline: (options.numStages ?? 2) >= 2,
+    wgmma: options.threads === undefined && options.arch === 'sm_90a', ...options.threads,
   });
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
   const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80', minBlocksPerSM: options.minBlocksPerSM });

@@ -38,7 +38,7 @@ class PtxRenderer {
       `.target ${this.opts.arch}`,
       '.address_size 64',
       '',
-      '.extern .shared .align 16 .b8 tilejit_smem[];',
+      `.extern .shared .align ${this.p.sharedAlign ?? 16} .b8 tilejit_smem[];`,
       '',
       `.visible .entry ${entry}(`,
       params.join(',\n'),
@@ -151,6 +151,18 @@ class PtxRenderer {
         const regs = (rs: readonly Reg[]): string => `{${rs.map((r) => this.reg(r)).join(', ')}}`;
         return L(`mma.sync.aligned.m16n8k16.row.col.f32.${i.type}.${i.type}.f32 ${regs(i.d)}, ${regs(i.a)}, ${regs(i.b)}, ${regs(i.c)};`);
       }
+      case 'wgmma': {
+        if (this.opts.arch !== 'sm_90a') throw new Error(`internal: wgmma in PTX for ${this.opts.arch} (it needs sm_90a)`);
+        const hi = this.temp('r'), desc = this.temp('rd');
+        L(`mov.b32 ${hi}, ${i.descHi};`);
+        L(`mov.b64 ${desc}, {${this.reg(i.descLo)}, ${hi}};`);
+        // Operands after the descriptor: scale-d (1: accumulate), scale-a, scale-b (1: not negated), trans-b.
+        return L(`wgmma.mma_async.sync.aligned.m64n${i.n}k16.f32.${i.type}.${i.type} {${i.d.map((r) => this.reg(r)).join(', ')}}, {${i.a.map((r) => this.reg(r)).join(', ')}}, ${desc}, 1, 1, 1, ${i.transB ? 1 : 0};`);
+      }
+      case 'wgmma_fence': return L('wgmma.fence.sync.aligned;');
+      case 'wgmma_commit': return L('wgmma.commit_group.sync.aligned;');
+      case 'wgmma_wait': return L(`wgmma.wait_group.sync.aligned ${i.pending};`);
+      case 'fence_proxy_async': return L('fence.proxy.async.shared::cta;');
       case 'ld': return this.load(i.space, i.mem, i.dst, this.address(i.addr, i.offset), i.pred, ind);
       case 'ldv': {
         const g = i.pred ? `@${this.reg(i.pred)} ` : '';

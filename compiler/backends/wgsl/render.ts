@@ -683,6 +683,8 @@ class WgslRenderer {
         L(`if (${this.src(i.pred).text}) { ${this.nameOf(i.dst)} = ${call}; }`);
         return;
       }
+      case 'wgmma': case 'wgmma_fence': case 'wgmma_commit': case 'wgmma_wait': case 'fence_proxy_async':
+        throw new WgslLoweringError(`WGSL backend: ${i.op} is a Hopper (sm_90a) instruction, which the WGSL lowering never asks for`);
       case 'bar':
         this.xchgFree = [true, true];
         return L('workgroupBarrier();');

@@ -3,8 +3,8 @@
 // cores), of the similarity from features and of the feature pre-pass, at issue 6's sizes. Inputs are
 // device buffers (zeros or a fixed pattern: the instruction path does not depend on the values).
 // Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass] [flash]   (all when none is named)
-// On Hopper each tensor-core kernel is timed on wgmma (sm_90a) and, for comparison, on mma.sync
-// (TILEJIT_WGMMA=0 for that launch).
+// On Hopper each tensor-core kernel is timed on mma.sync (the default) and on wgmma (TILEJIT_WGMMA=1,
+// sm_90a) for comparison.
 import { toHost, type JITKernel } from '../index.js';
 import { cudaDevice, timeLaunches } from '../runtime/cuda/index.js';
 import { popeDecodeSplit, popeDecodeRow, popeDecodeCombine } from '../kernels/pope-decode.js';
@@ -29,16 +29,17 @@ const time = (label: string, kernel: AnyKernel, launch: { grid: Grid; numWarps: 
 };
 const tbps = (bytes: number) => (ms: number) => `${(bytes / ms / 1e9).toFixed(2)} TB/s`;
 const tflops = (flops: number) => (ms: number) => `${(flops / ms / 1e9).toFixed(0)} TFLOP/s`;
-/** Runs `f` once with wgmma (where the GPU has it) and once on mma.sync, labelled. */
+/** Runs `f` on mma.sync and, on a Hopper GPU, again on wgmma, labelled. */
 const bothProducts = (f: (products: string) => void): void => {
-  const hopper = dev.ptxArch() === 'sm_90a';
-  f(hopper ? 'wgmma' : 'mma.sync');
-  if (!hopper) return;
-  process.env['TILEJIT_WGMMA'] = '0';
+  f('mma.sync');
+  if (dev.properties.arch !== 'sm_90') return;
+  const saved = process.env['TILEJIT_WGMMA'];
+  process.env['TILEJIT_WGMMA'] = '1';
   try {
-    f('mma.sync');
+    f('wgmma');
   } finally {
-    delete process.env['TILEJIT_WGMMA'];
+    if (saved === undefined) delete process.env['TILEJIT_WGMMA'];
+    else process.env['TILEJIT_WGMMA'] = saved;
   }
 };
 

@@ -323,9 +323,8 @@ const compiler = process.platform === 'linux' ? findCompiler() : undefined;
 
 function fakeKernel(name: string, ptx: Partial<PtxKernel> & { params: PtxParam[] }, numWarps = 4): CompiledKernel {
   const full: PtxKernel = { ptx: `.version 7.0\n.target sm_80\n// ${name}\n`, entry: name, sharedBytes: 0, threads: 32 * numWarps, program: undefined as never, ...ptx };
-  // The lowered PTX is pre-cached where the device looks for it, so lowerToPtx is not needed (the
-  // stand-in GPU is a Hopper, sm_90, whose PTX target is sm_90a).
-  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[C.ptxArtifactKey(numWarps, 'sm_90a'), full]]) };
+  // The lowered PTX is pre-cached where the device looks for it, so lowerToPtx is not needed.
+  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[C.ptxArtifactKey(numWarps), full]]) };
 }
 
 const dev = (buffer: C.CudaBuffer, name = 'x'): BoundArg => ({ name, kind: 'ptr', buffer: { kind: 'device', dtype: buffer.dtype, buffer } });

@@ -11,6 +11,9 @@ import { matmul } from '../kernels/matmul.js';
 import { launchPopeFlashAttention, contiguous, popeFeatureWidth, type Shape4 } from '../ops/pope-kernels.js';
 import * as ref from './reference/reference.js';
 import { rng } from './reference/random.js';
+import { testDevices } from './reference/devices.js';
+import { getDevice } from '../runtime/device.js';
+import type { CudaDevice } from '../runtime/cuda/index.js';
 import { expectClose, halfProductTolerance } from './reference/compare.js';
 
 // The sm_90a simulator, keeping the PTX of each kernel it ran (to see that wgmma was used).
@@ -100,6 +103,30 @@ describe('kernels lowered for sm_90a (wgmma) in the thread-level simulator', () 
         for (const n of new Set([blockN, D])) expect(ptx, what).toContain(`wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${dtype}.${dtype}`);
         expect(ptx, what).not.toMatch(/^\s*mma\.sync/m);
       }
+    }
+  });
+});
+
+// On a Hopper GPU, with wgmma asked for (TILEJIT_WGMMA=1): products against the float64 reference. The
+// GPU run sets TILEJIT_TEST_DEVICES=cuda; elsewhere these are skipped.
+describe.each(testDevices().filter((d) => d.startsWith('cuda')))('wgmma on %s (opt-in, Hopper)', (device) => {
+  const hopper = (getDevice(device) as CudaDevice).properties.arch === 'sm_90';
+  it.skipIf(!hopper)(`matmul f16 and bf16, 4 and 8 warps, ragged edges: as exact as mma.sync${hopper ? '' : ' (skipped: not a Hopper GPU)'}`, () => {
+    const r = rng(91);
+    const saved = process.env['TILEJIT_WGMMA'];
+    process.env['TILEJIT_WGMMA'] = '1';
+    try {
+      for (const dtype of ['f16', 'bf16'] as const)
+        for (const [BM, BN, BK, warps] of [[64, 64, 32, 4], [128, 128, 64, 8], [64, 256, 16, 4]] as const) {
+          const M = 3 * BM + 13, N = 2 * BN + 5, K = 5 * BK + 7;
+          const a = toHost(dtype, r.array(M * K, -1, 1)), b = toHost(dtype, r.array(K * N, -1, 1));
+          const c = new Float32Array(M * N);
+          matmul.launch({ grid: [Math.ceil(M / BM), Math.ceil(N / BN)], device, numWarps: warps }, { dtype, data: a }, { dtype, data: b }, c, M, N, K, K, 1, N, 1, N, 1, BM, BN, BK);
+          expectClose(c, ref.matmul(fromHost(dtype, a), fromHost(dtype, b), M, K, N), { rtol: 1e-5, atol: 1e-5 }, `matmul ${dtype} ${BM}x${BN}x${BK} on ${warps} warps`);
+        }
+    } finally {
+      if (saved === undefined) delete process.env['TILEJIT_WGMMA'];
+      else process.env['TILEJIT_WGMMA'] = saved;
     }
   });
 });

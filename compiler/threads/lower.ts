@@ -1084,7 +1084,7 @@ class ThreadLowering {
       const base = (tn * m.kSteps + ks) * 4;
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
     };
-    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aFrag, acc, bL.wgmma));
+    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aFrag, isZeroConstant(cV) ? 'zeros' : acc, bL.wgmma));
     const out: Reg[] = [];
     // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
     // previous one's result, and each step's B fragments are read just before they are used.
@@ -1106,10 +1106,12 @@ class ThreadLowering {
    * registers, B from its shared tile through a descriptor per k-step; issued as one group and waited for.
    * The accumulators are copied into fresh registers, which the wgmmas update in place.
    */
-  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aFrag: (tm: number, ks: number) => readonly Reg[], acc: readonly Reg[], b: { tile: WgmmaTile; base: Reg }): Reg[] {
+  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aFrag: (tm: number, ks: number) => readonly Reg[], acc: readonly Reg[] | 'zeros', b: { tile: WgmmaTile; base: Reg }): Reg[] {
     this.usesWgmma = true;
     const tb = this.tb, perTile = m.tilesN * 4;
-    const d = acc.map((r) => tb.mov(r));
+    // A zero accumulator is not read: the first k-step overwrites (scale-d 0). The registers still get
+    // a definition of their own, never a copy of a shared constant, as the wgmmas update them in place.
+    const d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
     const frags = Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aFrag(tm, ks)));
     const lbo = wgmmaDescriptor(b.tile, 0).lboField;
     // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
@@ -1120,7 +1122,7 @@ class ThreadLowering {
       const desc = wgmmaDescriptor(b.tile, ks);
       const descLo = desc.offset ? tb.binary('add', loBase, imm(desc.offset >> 4, 'u32')) : loBase;
       for (let tm = 0; tm < m.tilesM; tm++)
-        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), a: frags[tm]![ks]!, descLo, descHi: desc.hi, transB: b.tile.major === 'MN' });
+        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), a: frags[tm]![ks]!, descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
     }
     tb.emit({ op: 'wgmma_commit' });
     tb.emit({ op: 'wgmma_wait', pending: 0 });
@@ -1264,6 +1266,11 @@ class ThreadLowering {
     this.tb.emit({ op: 'if', cond, then: thenI, else: elseI });
     op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: outs[i]! }));
   }
+}
+
+/** Whether a value is a constant zero (as tl.dot's default accumulator is). */
+function isZeroConstant(v: Value): boolean {
+  return v.def?.opcode === 'constant' && Number(v.def.attrs['value']) === 0;
 }
 
 /** The index in the reduced shape of source element `e` (the reduced axis dropped). */

@@ -25,7 +25,7 @@ export interface CudaKernelArtifact {
 /** The artifacts key of the PTX lowered for `arch` (shared by all CUDA devices of that target, and the simulator). */
 export const ptxArtifactKey = (numWarps: number, arch: PtxArch = 'sm_80'): string => `ptx:${arch}:${numWarps}`;
 /** The artifacts key of the loaded function on one device. */
-export const cudaArtifactKey = (index: number, numWarps: number): string => `cuda:${index}:ptx:${numWarps}`;
+export const cudaArtifactKey = (index: number, numWarps: number, arch: PtxArch = 'sm_80'): string => `cuda:${index}:${ptxArtifactKey(numWarps, arch)}`;
 
 export class CudaDevice implements Device {
   readonly name: string;
@@ -51,11 +51,13 @@ export class CudaDevice implements Device {
   }
 
   /**
-   * The PTX target: sm_90a on Hopper (its tensor-core dots become wgmma), unless TILEJIT_WGMMA=0 (then
-   * mma.sync, for comparison); sm_80 elsewhere, which the driver compiles for any later GPU.
+   * The PTX target: sm_80, which the driver compiles for any later GPU, with tensor-core dots on
+   * mma.sync. TILEJIT_WGMMA=1 on a Hopper GPU asks for sm_90a, whose dots become wgmma: opt-in while
+   * flash attention with as many keys per block as head dims gives wrong results on an H200 that way
+   * (bench/RESULTS.md, 2026-11-29 evening; plain and chained products are exact).
    */
   ptxArch(): PtxArch {
-    return this.properties.arch === 'sm_90' && process.env['TILEJIT_WGMMA'] !== '0' ? 'sm_90a' : 'sm_80';
+    return this.properties.arch === 'sm_90' && process.env['TILEJIT_WGMMA'] === '1' ? 'sm_90a' : 'sm_80';
   }
 
   /** Waits for all work launched on the device. */
@@ -74,10 +76,10 @@ export class CudaDevice implements Device {
   /** Lowers (once) and loads (once per device) the kernel for this warp count. */
   prepare(req: Pick<LaunchRequest, 'kernel' | 'numWarps' | 'numStages' | 'minBlocksPerSM'>): CudaKernelArtifact {
     const { kernel, numWarps, numStages, minBlocksPerSM } = req;
-    const key = cudaArtifactKey(this.index, numWarps);
+    const arch = this.ptxArch();
+    const key = cudaArtifactKey(this.index, numWarps, arch);
     const cached = kernel.artifacts.get(key) as CudaKernelArtifact | undefined;
     if (cached) return cached;
-    const arch = this.ptxArch();
     const pkey = ptxArtifactKey(numWarps, arch);
     let ptx = kernel.artifacts.get(pkey) as PtxKernel | undefined;
     if (!ptx) {

@@ -292,7 +292,7 @@ class CtaSimulator {
           const t = w * 32 + l;
           d.forEach((reg, j) => {
             const row = (l >> 2) + (j % 4 >= 2 ? 8 : 0), col = 8 * (j >> 2) + 2 * (l & 3) + (j & 1);
-            let s = reg[t]!;
+            let s = i.accumulate ? reg[t]! : 0;
             for (let k = 0; k < 16; k++) s += A[row * 16 + k]! * B[k * i.n + col]!;
             reg[t] = Math.fround(s);
           });

@@ -140,7 +140,8 @@ const VADD_PARAMS: PtxParam[] = [
 /** A CompiledKernel whose PTX is already lowered (hand-written), for CudaDevice.launch. */
 function handWritten(name: string, ptx: string, entry: string, params: PtxParam[], threads: number, sharedBytes = 0): CompiledKernel {
   const k: PtxKernel = { ptx, entry, params, threads, sharedBytes, program: undefined as never };
-  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[ptxArtifactKey(threads / 32), k]]) };
+  // Keyed for the PTX target of GPU 0 (sm_90a on Hopper), where CudaDevice.launch looks.
+  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[ptxArtifactKey(threads / 32, cudaDevice(0).ptxArch()), k]]) };
 }
 
 const devArg = (b: CudaBuffer, name: string): BoundArg => ({ name, kind: 'ptr', buffer: { kind: 'device', dtype: b.dtype, buffer: b } });

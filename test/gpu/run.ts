@@ -23,6 +23,8 @@ await import('../kernels-rope.test.js');
 await import('../ops-pope.test.js');
 await import('../ops-rope.test.js');
 await import('../ops-rope-attention.test.js');
+// Hopper's wgmma products (opt-in) against float64 references.
+await import('../wgmma.test.js');
 const { timeSampleKernels } = await import('./timings.js');
 
 const report: Record<string, unknown> = { date: new Date().toISOString(), devices: process.env['TILEJIT_TEST_DEVICES'] };

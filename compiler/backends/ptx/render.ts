@@ -156,8 +156,8 @@ class PtxRenderer {
         const hi = this.temp('r'), desc = this.temp('rd');
         L(`mov.b32 ${hi}, ${i.descHi};`);
         L(`mov.b64 ${desc}, {${this.reg(i.descLo)}, ${hi}};`);
-        // Operands after the descriptor: scale-d (1: accumulate), scale-a, scale-b (1: not negated), trans-b.
-        return L(`wgmma.mma_async.sync.aligned.m64n${i.n}k16.f32.${i.type}.${i.type} {${i.d.map((r) => this.reg(r)).join(', ')}}, {${i.a.map((r) => this.reg(r)).join(', ')}}, ${desc}, 1, 1, 1, ${i.transB ? 1 : 0};`);
+        // Operands after the descriptor: scale-d (1: accumulate, 0: overwrite), scale-a, scale-b (1: not negated), trans-b.
+        return L(`wgmma.mma_async.sync.aligned.m64n${i.n}k16.f32.${i.type}.${i.type} {${i.d.map((r) => this.reg(r)).join(', ')}}, {${i.a.map((r) => this.reg(r)).join(', ')}}, ${desc}, ${i.accumulate ? 1 : 0}, 1, 1, ${i.transB ? 1 : 0};`);
       }
       case 'wgmma_fence': return L('wgmma.fence.sync.aligned;');
       case 'wgmma_commit': return L('wgmma.commit_group.sync.aligned;');

@@ -3,8 +3,8 @@
 // cores), of the similarity from features and of the feature pre-pass, at issue 6's sizes. Inputs are
 // device buffers (zeros or a fixed pattern: the instruction path does not depend on the values).
 // Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass] [flash]   (all when none is named)
-// On Hopper each tensor-core kernel is timed on mma.sync (the default) and on wgmma (TILEJIT_WGMMA=1,
-// sm_90a) for comparison.
+// On Hopper each tensor-core kernel is timed on wgmma (the default there) and on mma.sync
+// (TILEJIT_WGMMA=0) for comparison.
 import { toHost, type JITKernel } from '../index.js';
 import { cudaDevice, timeLaunches } from '../runtime/cuda/index.js';
 import { popeDecodeSplit, popeDecodeRow, popeDecodeCombine } from '../kernels/pope-decode.js';
@@ -31,11 +31,12 @@ const tbps = (bytes: number) => (ms: number) => `${(bytes / ms / 1e9).toFixed(2)
 const tflops = (flops: number) => (ms: number) => `${(flops / ms / 1e9).toFixed(0)} TFLOP/s`;
 /** Runs `f` on mma.sync and, on a Hopper GPU, again on wgmma, labelled. */
 const bothProducts = (f: (products: string) => void): void => {
-  f('mma.sync');
-  if (dev.properties.arch !== 'sm_90') return;
   const saved = process.env['TILEJIT_WGMMA'];
-  process.env['TILEJIT_WGMMA'] = '1';
+  process.env['TILEJIT_WGMMA'] = '0';
   try {
+    f('mma.sync');
+    if (dev.properties.arch !== 'sm_90') return;
+    delete process.env['TILEJIT_WGMMA'];
     f('wgmma');
   } finally {
     if (saved === undefined) delete process.env['TILEJIT_WGMMA'];

@@ -7,7 +7,7 @@ import { popeRowFeatures } from '../kernels/pope-features.js';
 import { autotune, type AutotuneConfig } from '../runtime/autotune.js';
 import type { Magnitude } from '../kernels/pope-math.js';
 import { resolveBuffer, type BufferArg } from '../runtime/buffers.js';
-import type { Device, DeviceName } from '../runtime/device.js';
+import { getDevice, type Device, type DeviceName } from '../runtime/device.js';
 import { webgpuWorkgroupBudget, fitBlocks, fmaDotBytes } from './webgpu-tiles.js';
 
 export type Shape4 = readonly [number, number, number, number];
@@ -154,12 +154,13 @@ export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' |
 
 /**
  * The tiling of a flash launch without autotuning, from the H200 measurements of bench/RESULTS.md
- * (D ≤ 64, tensor cores): 256 queries × 64 keys on 8 warps (32 rows per warp: each K/V fragment read
- * from shared memory feeds two mma tiles) for long non-causal sequences, 128 × 64 on 4 warps with
- * two programs per SM otherwise; wider rows take 128-query blocks on 8 warps; short sequences the
- * smallest power of two that covers them. Warps always split the queries only, so that P stays in
- * registers. `rotateKeysOnce`: whether the pre-pass pays (some key head is read by more than one
- * query block).
+ * (D ≤ 64, tensor cores): on Hopper's wgmma (the products of a warpgroup, B and the queries read from
+ * shared memory) 128 queries × 64 keys on 8 warps with two programs per SM; on mma.sync 256 × 64 on 8
+ * warps (32 rows per warp: each K/V fragment read from shared memory feeds two mma tiles) for long
+ * non-causal sequences, 128 × 64 on 4 warps with two programs per SM otherwise; wider rows take
+ * 128-query blocks on 8 warps; short sequences the smallest power of two that covers them. Warps
+ * always split the queries only, so that P stays in registers. `rotateKeysOnce`: whether the pre-pass
+ * pays (some key head is read by more than one query block).
  */
 export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: BufferArg): FlashTiling {
   const budget = webgpuWorkgroupBudget(o.device);
@@ -168,6 +169,10 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   const tensorCores = dotType(o, q) !== 'f32';
   // Wide features (D > 64) hold too many registers per row: 64-query blocks there.
   const wide = popeFeatureWidth(D, o.rotateDim) > 128 || D > 64;
+  const wgmma = tensorCores && getDevice(o.device).ptxArch?.() === 'sm_90a';
+  if (wgmma && !wide && Nq >= 128 && o.blockM === undefined && o.blockN === undefined && o.numWarps === undefined) {
+    return { BM: 128, BN: Math.min(64, Math.max(16, nextPow2(Nk))), numWarps: 8, minBlocksPerSM: o.minBlocksPerSM ?? 2, rotateKeysOnce: Math.ceil(Nq / 128) * (H / Hkv) > 1 };
+  }
   const long = tensorCores && !wide && Nq >= 256 && !o.causal;
   const BM = o.blockM ?? (long ? 256 : tensorCores && Nq >= 128 ? 128 : Math.min(64, Math.max(16, nextPow2(Nq))));
   const BN = o.blockN ?? Math.min(64, Math.max(16, nextPow2(Nk)));

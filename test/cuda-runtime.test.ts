@@ -323,8 +323,9 @@ const compiler = process.platform === 'linux' ? findCompiler() : undefined;
 
 function fakeKernel(name: string, ptx: Partial<PtxKernel> & { params: PtxParam[] }, numWarps = 4): CompiledKernel {
   const full: PtxKernel = { ptx: `.version 7.0\n.target sm_80\n// ${name}\n`, entry: name, sharedBytes: 0, threads: 32 * numWarps, program: undefined as never, ...ptx };
-  // The lowered PTX is pre-cached where the device looks for it, so lowerToPtx is not needed.
-  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[C.ptxArtifactKey(numWarps), full]]) };
+  // The lowered PTX is pre-cached where the device looks for it, so lowerToPtx is not needed (the
+  // stand-in GPU is a Hopper, sm_90, whose PTX target is sm_90a).
+  return { name, key: name, params: [], module: undefined as never, stages: [], sourceText: '', artifacts: new Map([[C.ptxArtifactKey(numWarps, 'sm_90a'), full]]) };
 }
 
 const dev = (buffer: C.CudaBuffer, name = 'x'): BoundArg => ({ name, kind: 'ptr', buffer: { kind: 'device', dtype: buffer.dtype, buffer } });
@@ -496,7 +497,7 @@ describe.skipIf(!compiler)('CUDA runtime against a stand-in libcuda (FFI path)',
     const constexpr: BoundArg = { name: 'BLOCK', kind: 'constexpr', value: 128 };
     device.launch({ kernel: k, grid: [1, 1, 1], numWarps: 4, args: [dev(a), dev(b), dev(o), scalar(3), constexpr] });
     expect(o.download()).toEqual(new Float32Array([11, 22, 33]));
-    expect(k.artifacts.get(C.cudaArtifactKey(0, 4))).toBeDefined();
+    expect(k.artifacts.get(C.cudaArtifactKey(0, 4, 'sm_90a'))).toBeDefined();
     expect(Array.from(mock.lastLaunch().subarray(0, 7))).toEqual([1, 1, 1, 128, 1, 1, 0]);
     // Host arrays: copied in, copied back, temporaries freed.
     const ha = new Float32Array([1, 1, 1]), ho = new Float32Array(3);

@@ -138,6 +138,8 @@ class ThreadLowering {
   private readonly axis: Map<Value, AxisInfo> | undefined;
   /** The ops that use each value (to see that a transpose only feeds tensor-core operands). */
   private readonly users = new Map<Value, Op[]>();
+  /** The innermost loop around each op (undefined outside every loop). */
+  private readonly loopOf = new Map<Op, Op | undefined>();
   /** Transposes left unperformed: their source, stored untransposed, is read by ldmatrix without .trans. */
   private readonly deferredTrans = new Map<Value, OperandSource>();
   /** Loads left unperformed: their tile is copied to shared memory by cp.async where it is needed. */
@@ -160,6 +162,11 @@ class ThreadLowering {
     this.threads = 32 * numWarps;
     this.axis = options.vectorize ? computeAxisInfo(kernel) : undefined;
     walkOps(kernel.body, (op) => op.operands.forEach((v) => this.users.set(v, [...(this.users.get(v) ?? []), op])));
+    const enclose = (b: Block, loop: Op | undefined): void => b.ops.forEach((op) => {
+      this.loopOf.set(op, loop);
+      op.regions.forEach((r) => enclose(r, op.opcode === 'for' ? op : loop));
+    });
+    enclose(kernel.body, undefined);
     this.planPipelines();
   }
 
@@ -481,7 +488,7 @@ class ThreadLowering {
         const d = dtypeOf(op.result.type);
         if (dst.dotOperand && (d === 'f16' || d === 'bf16')) {
           const src = op.operands[0]!;
-          if (this.feedsWgmma(op)) return void this.env.set(op.result, this.wgmmaOperand(op, dst));
+          if (this.feedsWgmma(op) || this.feedsWgmmaA(op)) return void this.env.set(op.result, this.wgmmaOperand(op, dst));
           const transposed = this.deferredTrans.get(src);
           if (transposed) return void this.env.set(op.result, this.ldmatrixOperand(transposed, dst, d, true));
           const load = this.deferredLoads.get(src);
@@ -896,12 +903,42 @@ class ThreadLowering {
     const uses = this.users.get(conv.result) ?? [];
     return uses.length > 0 && uses.every((u) => u.opcode === 'dot' && u.operands[1] === conv.result && u.operands[0] !== conv.result && this.dotUsesWgmma(u));
   }
+  /**
+   * Whether a conversion to a dot operand feeds only wgmma products as their A from outside the loop they
+   * are in (attention's queries): such a tile is read from shared memory. A held in registers across the
+   * loop gave wrong products on an H200 (bench/RESULTS.md); from shared memory it also frees registers.
+   */
+  private feedsWgmmaA(conv: Op): boolean {
+    if (!this.options.wgmma) return false;
+    const uses = this.users.get(conv.result) ?? [];
+    return uses.length > 0 && uses.every((u) => {
+      const bConv = u.operands[1]!.def;
+      return u.operands[0] === conv.result && this.loopInvariantA(u) && this.aFitsShared(u) && bConv?.opcode === 'convert_layout' && this.feedsWgmma(bConv);
+    });
+  }
+  /** Whether a dot's A is converted outside the loop the dot is in. */
+  private loopInvariantA(dot: Op): boolean {
+    const aDef = dot.operands[0]!.def;
+    return dot.opcode === 'dot' && this.loopOf.get(dot) !== undefined && (!aDef || this.loopOf.get(aDef) !== this.loopOf.get(dot));
+  }
+  /**
+   * Whether a dot's A can be read from shared memory: a conversion of a tile that is not a transpose (A
+   * stored [M, K], K-major), whose every use is as some dot's A.
+   */
+  private aFitsShared(dot: Op): boolean {
+    const conv = dot.operands[0]!.def;
+    const [M, K] = dot.operands[0]!.type.shape as [number, number];
+    return conv?.opcode === 'convert_layout' && conv.operands[0]!.def?.opcode !== 'trans' && !!wgmmaTile(M, K, 'K') &&
+      (this.users.get(conv.result) ?? []).every((u) => u.opcode === 'dot' && u.operands[0] === conv.result && u.operands[1] !== conv.result);
+  }
   private dotUsesWgmma(dot: Op): boolean {
     if (!this.options.wgmma || !usesTensorCores(dot) || !layoutOf(dot.result, this.threads).name.startsWith('mma')) return false;
     const [M, K] = dot.operands[0]!.type.shape as [number, number];
     const N = dot.operands[1]!.type.shape[1]!;
-    // Either way B may be stored (as Bᵀ [N, K] or as B [K, N]), a tile must exist.
-    return wgmmaEligible(mmaTiling(M, N, K, this.threads / 32)) && !!wgmmaTile(N, K, 'K') && !!wgmmaTile(K, N, 'MN');
+    // Either way B may be stored (as Bᵀ [N, K] or as B [K, N]), a tile must exist. An A converted
+    // outside the loop must come from shared memory (see feedsWgmmaA).
+    return wgmmaEligible(mmaTiling(M, N, K, this.threads / 32)) && !!wgmmaTile(N, K, 'K') && !!wgmmaTile(K, N, 'MN') &&
+      (!this.loopInvariantA(dot) || this.aFitsShared(dot));
   }
 
   /** Where a pipelined load's tile goes in its stage buffer: as its conversion will read it. */
@@ -915,10 +952,11 @@ class ThreadLowering {
   }
 
   /**
-   * A B operand for wgmma: its tile stored in shared memory in the canonical layout (stored Bᵀ [N, K],
-   * a transpose left unperformed: K-major; B [K, N]: MN-major), read by the tensor cores at the product.
+   * A wgmma operand tile stored in shared memory in the canonical layout, read by the tensor cores at the
+   * product: B stored as Bᵀ [N, K] (a transpose left unperformed) K-major, B [K, N] MN-major; A [M, K] K-major.
    */
   private wgmmaOperand(conv: Op, dst: DistributedLayout): Lowered {
+    const which = dst.dotOperand!.which;
     const srcV = conv.operands[0]!;
     const half = dtypeOf(conv.result.type) as 'f16' | 'bf16';
     const transposed = this.deferredTrans.get(srcV);
@@ -926,7 +964,7 @@ class ThreadLowering {
     const src: OperandSource = transposed ?? (load ? { kind: 'load', load } : { kind: 'regs', lowered: this.get(srcV) });
     const sl = src.kind === 'regs' ? src.lowered.layout : layoutOf(src.load.result, this.threads);
     const [rows, cols] = sl.shape as [number, number];
-    const tile = wgmmaTile(rows, cols, transposed ? 'K' : 'MN')!;
+    const tile = wgmmaTile(rows, cols, transposed || which === 'A' ? 'K' : 'MN')!;
     const { tileBase } = this.stageOperandTile(src, wgmmaTileMap(tile), half, () => {
       let slot = this.wgmmaSlots.get(conv);
       if (slot === undefined) {
@@ -935,7 +973,7 @@ class ThreadLowering {
       }
       this.wgmmaBase ??= this.tb.reg('u32');
       return slot ? this.tb.binary('add', this.wgmmaBase, imm(slot, 'u32')) : this.wgmmaBase;
-    }, (how) => `dot operand B for wgmma: ${how} into ${describeShared(wgmmaSharedLayout(tile))} (${tile.major}-major, ${tile.blockCols}-column blocks)`);
+    }, (how) => `dot operand ${which} for wgmma: ${how} into ${describeShared(wgmmaSharedLayout(tile))} (${tile.major}-major, ${tile.blockCols}-column blocks)`);
     return { layout: dst, regs: [], wgmma: { tile, base: tileBase } };
   }
 
@@ -1061,7 +1099,7 @@ class ThreadLowering {
     const dl = layoutOf(op.result, this.threads);
     const aL = this.get(aV), bL = this.get(bV);
     this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (${bL.wgmma ? 'wgmma' : 'mma.sync'}.m${bL.wgmma ? 64 : 16}n${bL.wgmma ? N : 8}k16.${half}, warps ${m.wm}x${m.wn})` });
-    const a = aL.packed ? [...aL.regs] : this.gather(aL, mmaOperandALayout(m), (e) => e, 'dot operand A');
+    const a = aL.packed || aL.wgmma ? [...aL.regs] : this.gather(aL, mmaOperandALayout(m), (e) => e, 'dot operand A');
     const b = bL.packed || bL.wgmma ? [...bL.regs] : this.gather(bL, mmaOperandBLayout(m), (e) => e, 'dot operand B');
     const acc = this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
     const pack = (lo: Reg, hi: Reg): Reg => {
@@ -1084,7 +1122,11 @@ class ThreadLowering {
       const base = (tn * m.kSteps + ks) * 4;
       return [0, 2].map((i) => pack(b[base + i]!, b[base + i + 1]!));
     };
-    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aFrag, isZeroConstant(cV) ? 'zeros' : acc, bL.wgmma));
+    if (aL.wgmma && !bL.wgmma) throw new ThreadLoweringError('internal: a wgmma A tile for a product whose B is not in shared memory');
+    // (An A shared with a product that cannot run on wgmma stays in registers, which wgmma must then not
+    // read from outside the loop: bench/RESULTS.md, 2026-11-29 evening.)
+    if (bL.wgmma && !aL.wgmma && this.loopInvariantA(op)) this.fail(op, 'internal: wgmma would read a loop-invariant A from registers; lower with TILEJIT_WGMMA=0');
+    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aL.wgmma ?? aFrag, isZeroConstant(cV) ? 'zeros' : acc, bL.wgmma));
     const out: Reg[] = [];
     // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
     // previous one's result, and each step's B fragments are read just before they are used.
@@ -1103,26 +1145,41 @@ class ThreadLowering {
 
   /**
    * The product on Hopper's warpgroup tensor cores: one wgmma m64nNk16 per (64-row tile, k-step), A from
-   * registers, B from its shared tile through a descriptor per k-step; issued as one group and waited for.
-   * The accumulators are copied into fresh registers, which the wgmmas update in place.
+   * registers or from its shared tile, B from its shared tile, through a descriptor per k-step; issued as
+   * one group and waited for. The accumulators are copied into fresh registers, which the wgmmas update
+   * in place.
    */
-  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aFrag: (tm: number, ks: number) => readonly Reg[], acc: readonly Reg[] | 'zeros', b: { tile: WgmmaTile; base: Reg }): Reg[] {
+  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aSrc: ((tm: number, ks: number) => readonly Reg[]) | { tile: WgmmaTile; base: Reg }, acc: readonly Reg[] | 'zeros', b: { tile: WgmmaTile; base: Reg }): Reg[] {
     this.usesWgmma = true;
     const tb = this.tb, perTile = m.tilesN * 4;
     // A zero accumulator is not read: the first k-step overwrites (scale-d 0). The registers still get
     // a definition of their own, never a copy of a shared constant, as the wgmmas update them in place.
     const d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
-    const frags = Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aFrag(tm, ks)));
-    const lbo = wgmmaDescriptor(b.tile, 0).lboField;
+    const frags = typeof aSrc === 'function' ? Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aSrc(tm, ks))) : undefined;
     // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
-    const loBase = tb.binary('or', tb.binary('shr', b.base, imm(4, 'u32')), imm(lbo << 16, 'u32'));
-    tb.emit({ op: 'comment', text: `${m.tilesM * m.kSteps} wgmma.m64n${m.N}k16 (${b.tile.major}-major B), one group` });
+    const loOf = (base: Reg, tile: WgmmaTile): Reg => tb.binary('or', tb.binary('shr', base, imm(4, 'u32')), imm(wgmmaDescriptor(tile, 0).lboField << 16, 'u32'));
+    const plus = (lo: Reg, bytes: number): Reg => (bytes ? tb.binary('add', lo, imm(bytes >> 4, 'u32')) : lo);
+    const loB = loOf(b.base, b.tile);
+    // A from shared memory: warpgroup g's rows of 64-row tile tm start at row (tm · wm + 4g) · 16, a row
+    // being one swizzle width within its column block.
+    const aTile = typeof aSrc === 'function' ? undefined : aSrc.tile;
+    let loA: Reg | undefined;
+    if (typeof aSrc !== 'function') {
+      const width = aSrc.tile.blockCols * 2;
+      const bits = Math.log2(this.threads);
+      const groupRows = this.tidTerm(Array.from({ length: bits }, (_, i) => (i >= 7 ? 2 ** (i - 7) * 64 * width : 0)));
+      loA = loOf(tb.binary('add', aSrc.base, groupRows), aSrc.tile);
+    }
+    tb.emit({ op: 'comment', text: `${m.tilesM * m.kSteps} wgmma.m64n${m.N}k16 (A from ${frags ? 'registers' : 'shared memory'}, ${b.tile.major}-major B), one group` });
     tb.emit({ op: 'wgmma_fence' });
     for (let ks = 0; ks < m.kSteps; ks++) {
       const desc = wgmmaDescriptor(b.tile, ks);
-      const descLo = desc.offset ? tb.binary('add', loBase, imm(desc.offset >> 4, 'u32')) : loBase;
-      for (let tm = 0; tm < m.tilesM; tm++)
-        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), a: frags[tm]![ks]!, descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
+      const descLo = plus(loB, desc.offset);
+      for (let tm = 0; tm < m.tilesM; tm++) {
+        const aDesc = aTile && wgmmaDescriptor(aTile, ks);
+        const a = frags || !aTile || !aDesc ? { a: frags![tm]![ks]! } : { a: [], aDesc: { lo: plus(loA!, aDesc.offset + tm * m.wm * 16 * aTile.blockCols * 2), hi: aDesc.hi } };
+        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), ...a, descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
+      }
     }
     tb.emit({ op: 'wgmma_commit' });
     tb.emit({ op: 'wgmma_wait', pending: 0 });

@@ -45,14 +45,15 @@ export type Instr =
    */
   | { readonly op: 'mma'; readonly type: 'f16' | 'bf16'; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly b: readonly Reg[]; readonly c: readonly Reg[] }
   /**
-   * wgmma.mma_async (sm_90a), issued by a whole warpgroup (4 warps): d += a · B, where d holds this lane's
+   * wgmma.mma_async (sm_90a), issued by a whole warpgroup (4 warps): d += A · B, where d holds this lane's
    * n/2 f32 accumulators of the warp's 16 rows of a 64×n tile (the mma accumulator layout, tiles in order
-   * along n), a its 4 packed registers of the A fragment, and B [16, n] is read from shared memory as the
+   * along n); A [64, 16] is `a`, this lane's 4 packed registers of the A fragment, or, with `aDesc`, read
+   * from shared memory (K-major) as that descriptor says; B [16, n] is read from shared memory as the
    * matrix descriptor {descLo, descHi} says (compiler/layouts/wgmma.ts); `transB`: B is stored MN-major;
-   * without `accumulate`, d = a · B (d's old values are not read).
+   * without `accumulate`, d = A · B (d's old values are not read).
    * Asynchronous: d is updated in place and may be read only after a wgmma_wait that covers it.
    */
-  | { readonly op: 'wgmma'; readonly type: 'f16' | 'bf16'; readonly n: number; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly descLo: Reg; readonly descHi: number; readonly transB: boolean; readonly accumulate: boolean }
+  | { readonly op: 'wgmma'; readonly type: 'f16' | 'bf16'; readonly n: number; readonly d: readonly Reg[]; readonly a: readonly Reg[]; readonly aDesc?: { readonly lo: Reg; readonly hi: number }; readonly descLo: Reg; readonly descHi: number; readonly transB: boolean; readonly accumulate: boolean }
   /** Orders this thread's earlier register writes before the wgmmas that follow read them. */
   | { readonly op: 'wgmma_fence' }
   /** Closes a group of this warpgroup's wgmmas; wgmma_wait waits until at most `pending` groups are in flight. */

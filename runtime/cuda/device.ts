@@ -51,13 +51,11 @@ export class CudaDevice implements Device {
   }
 
   /**
-   * The PTX target: sm_80, which the driver compiles for any later GPU, with tensor-core dots on
-   * mma.sync. TILEJIT_WGMMA=1 on a Hopper GPU asks for sm_90a, whose dots become wgmma: opt-in while
-   * flash attention with as many keys per block as head dims gives wrong results on an H200 that way
-   * (bench/RESULTS.md, 2026-11-29 evening; plain and chained products are exact).
+   * The PTX target: sm_90a on Hopper, whose tensor-core dots become wgmma, unless TILEJIT_WGMMA=0 (then
+   * mma.sync, as everywhere else); sm_80 on other GPUs, which the driver compiles for any later GPU.
    */
   ptxArch(): PtxArch {
-    return this.properties.arch === 'sm_90' && process.env['TILEJIT_WGMMA'] === '1' ? 'sm_90a' : 'sm_80';
+    return this.properties.arch === 'sm_90' && process.env['TILEJIT_WGMMA'] !== '0' ? 'sm_90a' : 'sm_80';
   }
 
   /** Waits for all work launched on the device. */

@@ -264,30 +264,37 @@ class CtaSimulator {
   }
 
   /**
-   * wgmma.mma_async.m64nNk16 with A from registers, per warpgroup: warp w of the group multiplies its 16
-   * rows (the mma.sync A fragment) by B [16, N], read from shared memory as the matrix descriptor says
-   * (the PTX ISA's canonical layouts: wgmmaElementAddress), and adds into its accumulator fragment.
+   * wgmma.mma_async.m64nNk16 per warpgroup: warp w of the group multiplies its 16 rows of A (the mma.sync
+   * A fragment in registers, or rows 16·(w mod 4)... of a K-major A in shared memory) by B [16, N], read
+   * from shared memory as the matrix descriptor says (the PTX ISA's canonical layouts:
+   * wgmmaElementAddress), and adds into its accumulator fragment.
    */
   private wgmma(i: Extract<Instr, { op: 'wgmma' }>, active: Uint8Array): void {
     const half = i.type === 'f16' ? f16BitsToNumber : bf16BitsToNumber;
     const a = i.a.map((r) => this.r(r)), d = i.d.map((r) => this.r(r)), lo = this.r(i.descLo);
+    const aLo = i.aDesc ? this.r(i.aDesc.lo) : undefined;
     if (i.d.length !== i.n / 2) throw new SimulationError(`wgmma m64n${i.n}k16 with ${i.d.length} accumulator registers (needs ${i.n / 2})`);
     if (this.T % 128 !== 0) throw new SimulationError(`wgmma in a CTA of ${this.T} threads: warpgroups need multiples of 128`);
     for (let g = 0; g < this.T / 128; g++) {
       for (let t = g * 128; t < g * 128 + 128; t++) {
         if (!active[t]) throw new SimulationError('wgmma with inactive threads in the warpgroup');
-        if (lo[t] !== lo[g * 128]) throw new SimulationError(`wgmma descriptor differs between threads ${g * 128} and ${t} of a warpgroup`);
+        if (lo[t] !== lo[g * 128] || (aLo && aLo[t] !== aLo[g * 128])) throw new SimulationError(`wgmma descriptor differs between threads ${g * 128} and ${t} of a warpgroup`);
       }
       const B = new Float64Array(16 * i.n);
       for (let k = 0; k < 16; k++)
         for (let n = 0; n < i.n; n++) B[k * i.n + n] = half(this.sharedLoad('u16', wgmmaElementAddress(lo[g * 128]!, i.descHi, i.transB, k, n), g * 128));
       for (let w = 4 * g; w < 4 * g + 4; w++) {
         const A = new Float64Array(16 * 16);
-        for (let l = 0; l < 32; l++)
-          for (let e = 0; e < 8; e++) {
-            const bits = a[e >> 1]![w * 32 + l]!;
-            A[((l >> 2) + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * (l & 3) + (e & 1) + (e >= 4 ? 8 : 0)] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
-          }
+        if (aLo) {
+          // The warp's 16 rows of A [64, 16], K-major in shared memory (row m of A read as the K-major formula's n).
+          for (let row = 0; row < 16; row++)
+            for (let k = 0; k < 16; k++) A[row * 16 + k] = half(this.sharedLoad('u16', wgmmaElementAddress(aLo[g * 128]!, i.aDesc!.hi, false, k, 16 * (w % 4) + row), g * 128));
+        } else
+          for (let l = 0; l < 32; l++)
+            for (let e = 0; e < 8; e++) {
+              const bits = a[e >> 1]![w * 32 + l]!;
+              A[((l >> 2) + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * (l & 3) + (e & 1) + (e >= 4 ? 8 : 0)] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
+            }
         for (let l = 0; l < 32; l++) {
           const t = w * 32 + l;
           d.forEach((reg, j) => {

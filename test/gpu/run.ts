@@ -23,7 +23,7 @@ await import('../kernels-rope.test.js');
 await import('../ops-pope.test.js');
 await import('../ops-rope.test.js');
 await import('../ops-rope-attention.test.js');
-// Hopper's wgmma products (opt-in) against float64 references.
+// Hopper's wgmma products against float64 references.
 await import('../wgmma.test.js');
 const { timeSampleKernels } = await import('./timings.js');
 

@@ -153,11 +153,18 @@ class PtxRenderer {
       }
       case 'wgmma': {
         if (this.opts.arch !== 'sm_90a') throw new Error(`internal: wgmma in PTX for ${this.opts.arch} (it needs sm_90a)`);
-        const hi = this.temp('r'), desc = this.temp('rd');
-        L(`mov.b32 ${hi}, ${i.descHi};`);
-        L(`mov.b64 ${desc}, {${this.reg(i.descLo)}, ${hi}};`);
-        // Operands after the descriptor: scale-d (1: accumulate, 0: overwrite), scale-a, scale-b (1: not negated), trans-b.
-        return L(`wgmma.mma_async.sync.aligned.m64n${i.n}k16.f32.${i.type}.${i.type} {${i.d.map((r) => this.reg(r)).join(', ')}}, {${i.a.map((r) => this.reg(r)).join(', ')}}, ${desc}, ${i.accumulate ? 1 : 0}, 1, 1, ${i.transB ? 1 : 0};`);
+        const descriptor = (lo: Reg, hiValue: number): string => {
+          const hi = this.temp('r'), desc = this.temp('rd');
+          L(`mov.b32 ${hi}, ${hiValue};`);
+          L(`mov.b64 ${desc}, {${this.reg(lo)}, ${hi}};`);
+          return desc;
+        };
+        const b = descriptor(i.descLo, i.descHi);
+        const d = `{${i.d.map((r) => this.reg(r)).join(', ')}}`, shape = `m64n${i.n}k16.f32.${i.type}.${i.type}`;
+        // After the descriptors: scale-d (1: accumulate, 0: overwrite), scale-a, scale-b (1: not negated),
+        // then trans-a (A from shared memory only; 0: K-major) and trans-b.
+        if (i.aDesc) return L(`wgmma.mma_async.sync.aligned.${shape} ${d}, ${descriptor(i.aDesc.lo, i.aDesc.hi)}, ${b}, ${i.accumulate ? 1 : 0}, 1, 1, 0, ${i.transB ? 1 : 0};`);
+        return L(`wgmma.mma_async.sync.aligned.${shape} ${d}, {${i.a.map((r) => this.reg(r)).join(', ')}}, ${b}, ${i.accumulate ? 1 : 0}, 1, 1, ${i.transB ? 1 : 0};`);
       }
       case 'wgmma_fence': return L('wgmma.fence.sync.aligned;');
       case 'wgmma_commit': return L('wgmma.commit_group.sync.aligned;');

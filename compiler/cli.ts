@@ -26,7 +26,7 @@ Options:
   --constexpr K=V        value of constexpr parameter K: a number, true/false or a dtype name
                          (repeat for each constexpr parameter)
   --num-warps <n>        warps per program for GPU targets (default 4)
-  --arch <sm_80|sm_90|sm_90a>  PTX target architecture (default sm_80)
+  --arch <sm_80|sm_90|sm_90a>  PTX target architecture (default sm_80; sm_90a runs tensor-core dots as wgmma)
   --dump                 also print the IR after every compiler stage (to stderr)
   -h, --help             show this help
 

@@ -2,7 +2,7 @@
 // the launchers' defaults: the tilings of PoPE decoding (split-K on tensor cores and popeDecodeRow on CUDA
 // cores), of the similarity from features and of the feature pre-pass, at issue 6's sizes. Inputs are
 // device buffers (zeros or a fixed pattern: the instruction path does not depend on the values).
-// Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass] [flash]   (all when none is named)
+// Usage: bench-variants [decode-split] [decode-row] [similarity] [prepass] [flash] [flash-dims]   (all when none is named)
 // On Hopper each tensor-core kernel is timed on wgmma (the default there) and on mma.sync
 // (TILEJIT_WGMMA=0) for comparison.
 import { toHost, type JITKernel } from '../index.js';
@@ -120,23 +120,30 @@ if (run('similarity') || run('prepass')) {
   }
 }
 
-// Flash attention on pre-pass features (the attention kernel alone): B=4 H=16 N=4096 D=64 bf16, 128 features.
-if (run('flash')) {
-  const FB = 4, FH = 16, FN = 4096, FD = 64, FF = 128;
+// Flash attention on pre-pass features (the attention kernel alone): B=4 H=16 N=4096 bf16, D=64 with 128
+// features ('flash'), and D=32 (64 features) and D=128 (256 features) on wgmma ('flash-dims').
+function timeFlash(FD: number, FF: number, causals: readonly boolean[], tilings: ReadonlyArray<[number, number, number, number?]>, products: (f: (p: string) => void) => void): void {
+  const FB = 4, FH = 16, FN = 4096;
   const qf = dev.alloc('bf16', FB * FH * FN * FF).memset(0), kf = dev.alloc('bf16', FB * FH * FN * FF).memset(0);
   const v = dev.alloc('bf16', FB * FH * FN * FD).memset(0), out = dev.alloc('bf16', FB * FH * FN * FD);
   const freqs = dev.alloc('f32', FN * FD).memset(0);
-  console.log('popeFlashAttention on features, B=4 H=16 N=4096 D=64 bf16 (FLOPs of issue 6: 2·B·H·N²·(2·rot + D)):');
-  for (const causal of [false, true]) {
+  console.log(`popeFlashAttention on features, B=4 H=16 N=4096 D=${FD} bf16, ${FF} features (FLOPs of issue 6: 2·B·H·N²·(2·rot + D)):`);
+  for (const causal of causals) {
     const flops = (2 * FB * FH * FN * FN * (2 * FD + FD)) / (causal ? 2 : 1);
-    bothProducts((products) => {
-      for (const [BM, BN, warps, minB] of [
-        [128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2],
-      ] as Array<[number, number, number, number?]>)
-        time(`  ${causal ? 'causal ' : ''}${BM}x${BN} on ${warps} warps${minB ? `, ${minB}/SM` : ''} (${products})`, popeFlashAttention as AnyKernel,
+    products((p) => {
+      for (const [BM, BN, warps, minB] of tilings)
+        time(`  ${causal ? 'causal ' : ''}${BM}x${BN} on ${warps} warps${minB ? `, ${minB}/SM` : ''} (${p})`, popeFlashAttention as AnyKernel,
           { grid: [Math.ceil(FN / BM), FB * FH], numWarps: warps, minBlocksPerSM: minB },
           [qf, kf, v, freqs, freqs, freqs, out, FH, 1, FN, FN, FD, FD, 0.125, FH * FN * FF, FN * FF, FF, FH * FN * FF, FN * FF, FF, FH * FN * FD, FN * FD, FD,
             FH * FN * FD, FN * FD, FD, 0, 0, 0, false, false, causal, 'softplus', BM, BN, FD, 'bf16', true, FF], tflops(flops));
     });
   }
+  for (const b of [qf, kf, v, out, freqs]) b.dispose();
+}
+if (run('flash'))
+  timeFlash(64, 128, [false, true], [[128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2]], bothProducts);
+if (run('flash-dims')) {
+  const defaultProducts = (f: (p: string) => void): void => f(dev.ptxArch() === 'sm_90a' ? 'wgmma' : 'mma.sync');
+  timeFlash(32, 64, [false], [[128, 64, 8, 2], [128, 128, 8, 2], [128, 128, 8], [256, 128, 8], [128, 256, 8], [64, 128, 4, 2], [128, 64, 4, 2]], defaultProducts);
+  timeFlash(128, 256, [false], [[128, 64, 8], [128, 64, 8, 2], [64, 64, 4, 2], [128, 128, 8], [64, 128, 4]], defaultProducts);
 }

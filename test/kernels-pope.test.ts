@@ -239,7 +239,7 @@ describe.each(testDevices())('on %s', (device) => {
   describe.skipIf(device === 'ptx-sim')('flash attention at the GPU tilings (bf16 features, keys rotated once)', () => {
     const r = rng(64);
     for (const [D, rot] of [[64, 64], [64, 32], [32, 32], [128, 128]] as const)
-      it(`D=${D} rot=${rot}: 256x64 and 128x64 query x key blocks on 8 warps, 128x128 and 64x64 on 4; causal and not`, () => {
+      it(`D=${D} rot=${rot}: 256x64, 128x64 and 128x128 query x key blocks on 8 warps, 128x128 and 64x64 on 4; causal and not`, () => {
         const B = 1, H = 2, Hkv = 1, Nq = 300, Nk = 333, dtype: DType = 'bf16';
         const data = (n: number, lo: number, hi: number) => {
           const d = toHost(dtype, r.array(n, lo, hi));
@@ -252,7 +252,7 @@ describe.each(testDevices())('on %s', (device) => {
         const scratch = (rows: number) => ({ dtype, data: toHost(dtype, new Float64Array(rows * popeFeatureWidth(D, rot)).fill(NaN)) });
         for (const causal of [false, true]) {
           const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot, causal });
-          for (const [blockM, blockN, numWarps] of [[256, 64, 8], [128, 64, 8], [128, 128, 4], [64, 64, 4]] as const) {
+          for (const [blockM, blockN, numWarps] of [[256, 64, 8], [128, 64, 8], [128, 128, 8], [128, 128, 4], [64, 64, 4]] as const) {
             if (D === 128 && blockM * blockN > 128 * 64) continue; // wide rows take small tiles (flashTiling)
             const out = new Float32Array(B * H * Nq * D);
             launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {

@@ -132,6 +132,13 @@ describe('the parser is loaded only on a cache miss', () => {
     // Another GPU architecture or driver (the device's cache tag) is a miss.
     const other = JSON.parse(runTsx(script.replace('sm_00|driver=1', 'sm_00|driver=2'), { TILEJIT_CACHE_DIR: dir }));
     expect(other.tsMorph).toBe(true);
+    // The simulator, launched on the same variant after a disk hit, lowers its own PTX: the cached one
+    // keeps no thread program (it crashed in simulate when the two shared a key).
+    const both = script.replace('console.log(JSON.stringify({ ...seen, tsMorph: isTsMorphLoaded() }));', `
+      const x = Float32Array.from({ length: 8 }, (_, i) => i), y = new Float32Array(8);
+      k.launch({ grid: 1, device: 'ptx-sim', numStages: 2 }, x, y, 8, 16);
+      console.log(JSON.stringify({ ...seen, y: Array.from(y) }));`);
+    expect(JSON.parse(runTsx(both, { TILEJIT_CACHE_DIR: dir }))).toEqual({ entry: 'cachedAdd', hasPtx: true, numStages: 2, y: [1, 2, 3, 4, 5, 6, 7, 8] });
   });
 });
 

@@ -7,9 +7,13 @@ import { LaunchError } from '../../compiler/frontend/errors.js';
 import { simulate, type SimArg } from './simulator.js';
 import type { CompiledKernel } from '../compiled.js';
 
-/** The PTX of a compiled kernel for `numWarps`, lowered once and kept with the kernel. */
+/**
+ * The PTX of a compiled kernel for `numWarps`, lowered once and kept with the kernel under a key of the
+ * simulator's own: a CUDA device's PTX of the same variant may come from the disk cache, which keeps no
+ * thread program, and is lowered with its launch hints.
+ */
 export function ptxFor(kernel: CompiledKernel, numWarps: number, arch: PtxArch = 'sm_80', numStages?: number): PtxKernel {
-  const key = ptxArtifactKey(numWarps, arch);
+  const key = `sim:${ptxArtifactKey(numWarps, arch)}`;
   let k = kernel.artifacts.get(key) as PtxKernel | undefined;
   if (!k) {
     k = lowerToPtx(kernel.module, { numWarps, arch, numStages });

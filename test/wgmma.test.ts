@@ -88,15 +88,17 @@ describe('kernels lowered for sm_90a (wgmma) in the thread-level simulator', () 
       const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
       const bias = Float32Array.from(r.array(H * rot, -6, 0));
       const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
-      for (const [prePass, causal, blockN] of [[true, false, 32], [true, true, 64], [false, false, 16]] as const) {
+      // 64-query blocks on one warpgroup; with the pre-pass also 256 on two (two 64-row tiles per warpgroup).
+      for (const [prePass, causal, blockN, blockM, numWarps] of [[true, false, 32, 64, 4], [true, true, 64, 64, 4], [false, false, 16, 64, 4], [true, true, 64, 256, 8]] as const) {
+        if (blockM === 256 && D !== 64) continue;
         const out = new Float32Array(B * H * Nq * D);
         const scratch = (rows: number) => ({ dtype, data: toHost(dtype, new Float64Array(rows * popeFeatureWidth(D, rot)).fill(NaN)) });
         const features = prePass ? { queries: scratch(B * H * Nq), keys: scratch(B * Hkv * Nk) } : undefined;
         launchPopeFlashAttention(q.arg, qs, contiguous(qs), k.arg, ks, contiguous(ks), v.arg, contiguous(ks), freqs, bias, out, contiguous(qs), {
-          rotateDim: rot, causal, softmaxScale: 0.3, device: hopper, features, blockM: 64, blockN, numWarps: 4,
+          rotateDim: rot, causal, softmaxScale: 0.3, device: hopper, features, blockM, blockN, numWarps,
         });
         const want = ref.popeFlashAttention(q.exact, qs, k.exact, ks, v.exact, ks, Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot, causal, softmaxScale: 0.3 });
-        const what = `flash ${dtype} D=${D} rot=${rot} causal=${causal} keys rotated ${prePass ? 'once' : 'per block'}, 64x${blockN} blocks`;
+        const what = `flash ${dtype} D=${D} rot=${rot} causal=${causal} keys rotated ${prePass ? 'once' : 'per block'}, ${blockM}x${blockN} blocks on ${numWarps} warps`;
         expectClose(out, want, halfProductTolerance(dtype, want, { rtol: 1e-4, atol: 1e-4 }), what);
         // With the pre-pass both products run on wgmma: scores [64, blockN] with the query features (A,
         // converted once before the key loop) read from shared memory, and P·V [64, D] with P from
@@ -109,7 +111,7 @@ describe('kernels lowered for sm_90a (wgmma) in the thread-level simulator', () 
           expect(ptx, what).toContain(`wgmma.mma_async.sync.aligned.m64n${blockN}k16.f32.${dtype}.${dtype}`);
           expect(ptx, what).toContain('(A from shared memory, K-major B)');
           expect(ptx, what).not.toMatch(/^\s*mma\.sync/m);
-        }
+        } else expect(ptx, what).toMatch(/^\s*mma\.sync\.aligned\.m16n8k16/m);
       }
     }
   });
@@ -123,7 +125,8 @@ describe.each(testDevices().filter((d) => d.startsWith('cuda')))('wgmma on %s (H
   it.skipIf(!hopper)(`matmul f16 and bf16, 4 and 8 warps, ragged edges: as exact as mma.sync${hopper ? '' : ' (skipped: not a Hopper GPU, or TILEJIT_WGMMA=0)'}`, () => {
     const r = rng(91);
     for (const dtype of ['f16', 'bf16'] as const)
-      for (const [BM, BN, BK, warps] of [[64, 64, 32, 4], [128, 128, 64, 8], [64, 256, 16, 4]] as const) {
+      // BN = 16, 32, 64+: B in 32-, 64- and 128-byte swizzles.
+      for (const [BM, BN, BK, warps] of [[64, 64, 32, 4], [128, 128, 64, 8], [64, 256, 16, 4], [64, 32, 32, 4], [128, 16, 64, 8]] as const) {
         const M = 3 * BM + 13, N = 2 * BN + 5, K = 5 * BK + 7;
         const a = toHost(dtype, r.array(M * K, -1, 1)), b = toHost(dtype, r.array(K * N, -1, 1));
         const c = new Float32Array(M * N);

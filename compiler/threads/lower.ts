@@ -138,8 +138,9 @@ class ThreadLowering {
   private readonly axis: Map<Value, AxisInfo> | undefined;
   /** The ops that use each value (to see that a transpose only feeds tensor-core operands). */
   private readonly users = new Map<Value, Op[]>();
-  /** The innermost loop around each op (undefined outside every loop). */
+  /** The innermost loop around each op (undefined outside every loop), and the op whose region has each block argument. */
   private readonly loopOf = new Map<Op, Op | undefined>();
+  private readonly argOwner = new Map<Value, Op>();
   /** Transposes left unperformed: their source, stored untransposed, is read by ldmatrix without .trans. */
   private readonly deferredTrans = new Map<Value, OperandSource>();
   /** Loads left unperformed: their tile is copied to shared memory by cp.async where it is needed. */
@@ -164,7 +165,10 @@ class ThreadLowering {
     walkOps(kernel.body, (op) => op.operands.forEach((v) => this.users.set(v, [...(this.users.get(v) ?? []), op])));
     const enclose = (b: Block, loop: Op | undefined): void => b.ops.forEach((op) => {
       this.loopOf.set(op, loop);
-      op.regions.forEach((r) => enclose(r, op.opcode === 'for' ? op : loop));
+      op.regions.forEach((r) => {
+        r.args.forEach((a) => this.argOwner.set(a, op));
+        enclose(r, op.opcode === 'for' ? op : loop);
+      });
     });
     enclose(kernel.body, undefined);
     this.planPipelines();
@@ -199,16 +203,20 @@ class ThreadLowering {
         return uses.length === 1 ? body.ops.indexOf(uses[0]!) : -1;
       };
       const chains = new Map<Op, Op[]>(), offsets = new Map<Op, number>();
-      let stageBytes = 0;
+      let stageBytes = 0, stageAlign = 128;
       for (const op of body.ops) {
         if (op.opcode !== 'load' || !this.canCopyAsync(op) || consumer(op) < 0) continue;
         const chain = chainOf(op);
         if (!chain) continue;
         chains.set(op, chain);
-        offsets.set(op, stageBytes);
-        const align = this.options.wgmma ? WGMMA_TILE_ALIGN : 128;
-        stageBytes += Math.ceil((numel(op.result.type.shape) * 2) / align) * align;
+        // wgmma tiles start on whole swizzle patterns; the others on 128 bytes.
+        const align = this.tileMapOf(op).wgmma ? WGMMA_TILE_ALIGN : 128;
+        stageAlign = Math.max(stageAlign, align);
+        const offset = Math.ceil(stageBytes / align) * align;
+        offsets.set(op, offset);
+        stageBytes = offset + numel(op.result.type.shape) * 2;
       }
+      stageBytes = Math.ceil(stageBytes / stageAlign) * stageAlign;
       if (!chains.size) return;
       // Groups are committed, and so waited for, in the order the tiles are read.
       const loads = [...chains.keys()].sort((a, b) => consumer(a) - consumer(b));
@@ -299,10 +307,10 @@ class ThreadLowering {
     const body = this.tb.nested(() => this.block(this.kernel.body));
     let sharedBytes = this.pipelineBytes + this.sharedBytes;
     if (this.wgmmaBase) {
-      // The wgmma slots follow the scratch region, whose size is known only now.
-      const scratch = Math.ceil(this.sharedBytes / WGMMA_TILE_ALIGN) * WGMMA_TILE_ALIGN;
-      this.prologue.push({ op: 'binary', fn: 'add', dst: this.wgmmaBase, a: this.smemBase, b: imm(scratch, 'u32') });
-      sharedBytes = this.pipelineBytes + scratch + this.wgmmaBytes;
+      // The wgmma slots follow the scratch region, whose size is known only now, on a 1024-byte boundary.
+      const slots = Math.ceil(sharedBytes / WGMMA_TILE_ALIGN) * WGMMA_TILE_ALIGN;
+      this.prologue.push({ op: 'binary', fn: 'add', dst: this.wgmmaBase, a: this.pipeBase, b: imm(slots, 'u32') });
+      sharedBytes = slots + this.wgmmaBytes;
     }
     return {
       name: this.kernel.name,
@@ -916,10 +924,27 @@ class ThreadLowering {
       return u.operands[0] === conv.result && this.loopInvariantA(u) && this.aFitsShared(u) && bConv?.opcode === 'convert_layout' && this.feedsWgmma(bConv);
     });
   }
-  /** Whether a dot's A is converted outside the loop the dot is in. */
+  /**
+   * Whether a dot's A has the same value in every iteration of the loop the dot is in: defined outside it,
+   * or computed inside from such values by conversions and cheap arithmetic (which the PTX compiler may
+   * hoist, leaving registers live across the loop all the same).
+   */
   private loopInvariantA(dot: Op): boolean {
-    const aDef = dot.operands[0]!.def;
-    return dot.opcode === 'dot' && this.loopOf.get(dot) !== undefined && (!aDef || this.loopOf.get(aDef) !== this.loopOf.get(dot));
+    const loop = this.loopOf.get(dot);
+    return dot.opcode === 'dot' && loop !== undefined && this.invariantIn(dot.operands[0]!, loop);
+  }
+  private invariantIn(v: Value, loop: Op): boolean {
+    const inside = (op: Op | undefined): boolean => {
+      for (let o = op; o; o = this.loopOf.get(o)) if (o === loop) return true;
+      return false;
+    };
+    if (!v.def) {
+      const owner = this.argOwner.get(v); // a region argument: the loop's own or one inside it varies
+      return !owner || (owner !== loop && !inside(owner));
+    }
+    if (!inside(v.def)) return true;
+    const d = v.def;
+    return (isCheapOp(d) || d.opcode === 'convert_layout' || d.opcode === 'cast' || d.opcode === 'constant') && d.operands.every((o) => this.invariantIn(o, loop));
   }
   /**
    * Whether a dot's A can be read from shared memory: a conversion of a tile that is not a transpose (A

@@ -41,6 +41,9 @@ class CtaSimulator {
   private epoch = 1;
   private readonly readers: ((i: number) => number)[];
   private readonly writers: ((i: number, x: number) => void)[];
+  /** wgmma runs at once here; its ordering rules are checked instead (programs that use it only). */
+  private readonly wgmmaUsed: boolean;
+  private wg: WgmmaOrdering | undefined;
 
   constructor(private readonly p: ThreadProgram, private readonly args: readonly SimArg[], private readonly grid: readonly number[]) {
     this.T = p.threads;
@@ -50,6 +53,7 @@ class CtaSimulator {
     this.writeEpoch = new Int32Array(words);
     this.reader = new Int32Array(words);
     this.readEpoch = new Int32Array(words);
+    this.wgmmaUsed = usesWgmma(p.body);
     this.readers = args.map((a) => (a.kind === 'buffer' ? elementReader(a.dtype, a.data) : () => NaN));
     this.writers = args.map((a) => (a.kind === 'buffer' ? elementWriter(a.dtype, a.data) : () => undefined));
   }
@@ -58,6 +62,7 @@ class CtaSimulator {
     this.ctaid = ctaid;
     this.regs = [];
     this.epoch++;
+    this.wg = this.wgmmaUsed ? new WgmmaOrdering() : undefined;
     this.exec(this.p.body, allThreads(this.T));
   }
 
@@ -87,6 +92,7 @@ class CtaSimulator {
   }
 
   private instr(i: Instr, active: Uint8Array): void {
+    if (this.wg) this.wg.check(i, active);
     switch (i.op) {
       case 'comment': return;
       case 'mov': {
@@ -282,13 +288,13 @@ class CtaSimulator {
       }
       const B = new Float64Array(16 * i.n);
       for (let k = 0; k < 16; k++)
-        for (let n = 0; n < i.n; n++) B[k * i.n + n] = half(this.sharedLoad('u16', wgmmaElementAddress(lo[g * 128]!, i.descHi, i.transB, k, n), g * 128));
+        for (let n = 0; n < i.n; n++) B[k * i.n + n] = half(this.asyncLoad(wgmmaElementAddress(lo[g * 128]!, i.descHi, i.transB, k, n), g * 128));
       for (let w = 4 * g; w < 4 * g + 4; w++) {
         const A = new Float64Array(16 * 16);
         if (aLo) {
           // The warp's 16 rows of A [64, 16], K-major in shared memory (row m of A read as the K-major formula's n).
           for (let row = 0; row < 16; row++)
-            for (let k = 0; k < 16; k++) A[row * 16 + k] = half(this.sharedLoad('u16', wgmmaElementAddress(aLo[g * 128]!, i.aDesc!.hi, false, k, 16 * (w % 4) + row), g * 128));
+            for (let k = 0; k < 16; k++) A[row * 16 + k] = half(this.asyncLoad(wgmmaElementAddress(aLo[g * 128]!, i.aDesc!.hi, false, k, 16 * (w % 4) + row), g * 128));
         } else
           for (let l = 0; l < 32; l++)
             for (let e = 0; e < 8; e++) {
@@ -306,6 +312,15 @@ class CtaSimulator {
         }
       }
     }
+  }
+
+  /** A 16-bit element read by the tensor cores (the async proxy): its bytes must have been fenced since written. */
+  private asyncLoad(addr: number, t: number): number {
+    for (const w of [addr, addr + 1]) {
+      const writer = this.wg?.unfenced.get(w);
+      if (writer !== undefined) throw new SimulationError(`wgmma reads shared byte ${w}, which thread ${writer} wrote without a fence.proxy.async after it`);
+    }
+    return this.sharedLoad('u16', addr, t);
   }
 
   /** ldmatrix.m8n8: lanes 8i..8i+7 address the rows of matrix i; each lane gets two 16-bit elements of each. */
@@ -385,6 +400,7 @@ class CtaSimulator {
         throw new SimulationError(`shared memory race: threads ${this.writer[w]} and ${t} write byte ${addr} without a barrier between`);
       this.writeEpoch[w] = this.epoch;
       this.writer[w] = t;
+      this.wg?.unfenced.set(w, t);
     }
     const dv = this.smem;
     switch (mem) {
@@ -511,3 +527,60 @@ export function wgmmaElementAddress(lo: number, hi: number, transB: boolean, k: 
   const phase = (linear >> 7) & (W / 16 - 1);
   return linear ^ (phase << 4);
 }
+
+function usesWgmma(body: readonly Instr[]): boolean {
+  return body.some((i) => i.op === 'wgmma' || (i.op === 'for' && usesWgmma(i.body)) || (i.op === 'if' && (usesWgmma(i.then) || usesWgmma(i.else))));
+}
+
+/**
+ * The PTX ISA's ordering rules around wgmma, which the simulator cannot see go wrong by running wgmma at
+ * once: its A and accumulator registers must not have been written since the last wgmma.fence (except by
+ * wgmmas), its accumulators must not be read or written until a wgmma.wait_group has seen it complete,
+ * and the shared bytes it reads must have been fenced for the async proxy (fence.proxy.async) since their
+ * last write. Checked per instruction, before it runs.
+ */
+class WgmmaOrdering {
+  private tick = 0;
+  private fencedAt = -1;
+  private readonly lastWrite = new Map<number, number>();
+  /** Accumulator registers of wgmmas not yet waited for. */
+  private readonly inFlight = new Set<number>();
+  /** Shared bytes written since their writer's last fence.proxy.async, with the writer. */
+  readonly unfenced = new Map<number, number>();
+
+  check(i: Instr, active: Uint8Array): void {
+    this.tick++;
+    switch (i.op) {
+      case 'wgmma_fence': this.fencedAt = this.tick; return;
+      case 'wgmma_wait': if (i.pending === 0) this.inFlight.clear(); return;
+      case 'fence_proxy_async':
+        for (const [w, t] of this.unfenced) if (active[t]) this.unfenced.delete(w);
+        return;
+      case 'wgmma':
+        for (const r of [...i.a, ...i.d, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
+          if ((this.lastWrite.get(r.id) ?? -1) > this.fencedAt && (i.a.includes(r) || i.d.includes(r)))
+            throw new SimulationError(`wgmma reads register ${r.type}${r.id}, written after the last wgmma.fence`);
+        for (const r of [...i.a, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
+          if (this.inFlight.has(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, an accumulator of a wgmma not yet waited for`);
+        i.d.forEach((r) => this.inFlight.add(r.id));
+        return;
+      case 'for': case 'if':
+        for (const r of regsIn(i.op === 'for' ? [i.lb, i.ub, i.step] : [i.cond]))
+          if (this.inFlight.has(r.id)) throw new SimulationError(`register ${r.type}${r.id} read before the wgmma that writes it was waited for`);
+        if (i.op === 'for') this.lastWrite.set(i.iv.id, this.tick);
+        return;
+      default: {
+        for (const [key, v] of Object.entries(i)) {
+          const written = key === 'dst' || key === 'dsts' || key === 'd';
+          for (const r of regsIn(Array.isArray(v) ? v : [v])) {
+            if (this.inFlight.has(r.id))
+              throw new SimulationError(`register ${r.type}${r.id} ${written ? 'written' : 'read'} by ${i.op} before the wgmma that writes it was waited for`);
+            if (written) this.lastWrite.set(r.id, this.tick);
+          }
+        }
+      }
+    }
+  }
+}
+
+const regsIn = (xs: readonly unknown[]): Reg[] => xs.filter((x): x is Reg => typeof x === 'object' && x !== null && (x as { kind?: string }).kind === 'reg');

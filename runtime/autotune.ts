@@ -216,7 +216,8 @@ export class AutotunedKernel {
   /** The chosen config for these arguments (tuning if needed); see launch(). */
   private choose(opts: AutotuneLaunchOptions, device: Device, named: Map<string, unknown>): { result: AutotuneResult; launched: boolean } {
     const keyValues = this.keyValues(named);
-    const memKey = `${device.name}|${keyValues}`;
+    // The device's identity includes its PTX target: configs tuned on mma.sync do not carry over to wgmma.
+    const memKey = `${this.deviceId(device)}|${keyValues}`;
     const known = this.results.get(memKey);
     if (known) return { result: known, launched: false };
     const timer = this.timerFor(device);

@@ -1,14 +1,14 @@
-// Hopper's warpgroup products (wgmma.mma_async, sm_90a) as data: which dots can use them, how their B
-// operand tile is laid out in shared memory, and the matrix descriptors that tell the hardware so.
+// Hopper's warpgroup products (wgmma.mma_async, sm_90a) as data: which dots can use them, how their
+// operand tiles are laid out in shared memory, and the matrix descriptors that tell the hardware so.
 //
 // The register side is the mma.sync one (compiler/layouts/mma.ts): a wgmma m64nNk16 gives each warp of
 // a warpgroup 16 rows, its A fragment is the m16n8k16 A fragment of those rows and its accumulator the
 // m16n8 accumulator tiles of those rows in order along N. So a dot whose mma tiling puts every warp on
-// its own rows (wn = 1) keeps its layouts; only B moves, from ldmatrix fragments to a shared tile that
-// the tensor cores read themselves.
+// its own rows (wn = 1) keeps its layouts; B moves from ldmatrix fragments to a shared tile that the
+// tensor cores read themselves (and so may A, stored K-major).
 //
-// The shared tile of B is stored [rows, cols] with cols contiguous: [N, K] for a K-major B (attention's
-// Kᵀ: keys stored as rows of features) or [K, N] for an MN-major B (V). The PTX ISA's canonical layouts
+// A shared tile is stored [rows, cols] with cols contiguous: [N, K] for a K-major B (attention's Kᵀ:
+// keys stored as rows of features), [K, N] for an MN-major B (V), [M, K] for A. The PTX ISA's canonical layouts
 // want rows of exactly the swizzle width (128, 64 or 32 bytes), so the columns are cut into blocks of
 // that width, stored one after another, each a swizzled [rows, blockCols] tile. In virtual coordinates
 // (blockIndex · rows + row, col mod blockCols) that is the ordinary swizzled layout of compiler/layouts/
@@ -28,13 +28,13 @@ export function wgmmaEligible(m: MmaTiling): boolean {
 export interface WgmmaTile {
   readonly rows: number;
   readonly cols: number;
-  /** 'K': rows are N and cols K (Bᵀ stored as it is); 'MN': rows are K and cols N. */
+  /** 'K': cols are K (Bᵀ [N, K] stored as it is, or A [M, K]); 'MN': rows are K and cols N. */
   readonly major: 'K' | 'MN';
   /** Columns per block: the swizzle width in 16-bit elements (64, 32 or 16). */
   readonly blockCols: number;
 }
 
-/** The tile of a [rows, cols] B operand of 16-bit elements, or undefined where no swizzle width divides cols. */
+/** The tile of a [rows, cols] operand of 16-bit elements, or undefined where no swizzle width divides cols. */
 export function wgmmaTile(rows: number, cols: number, major: 'K' | 'MN'): WgmmaTile | undefined {
   const blockCols = [64, 32, 16].find((w) => cols % w === 0);
   if (!blockCols || rows % (major === 'K' ? 8 : WGMMA_K) !== 0) return undefined;

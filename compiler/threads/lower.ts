@@ -69,7 +69,7 @@ interface Lowered {
    * mma that uses them, so that few are live at once; `regs` is then empty.
    */
   readonly fetch?: (j: number) => readonly Reg[];
-  /** A B operand left in shared memory for wgmma: its tile and the tile's shared address; `regs` is then empty. */
+  /** An operand left in shared memory for wgmma: its tile and the tile's shared address; `regs` is then empty. */
   readonly wgmma?: { readonly tile: WgmmaTile; readonly base: Reg };
 }
 
@@ -1126,7 +1126,9 @@ class ThreadLowering {
     this.tb.emit({ op: 'comment', text: `dot [${M}x${K}] x [${K}x${N}] on tensor cores (${bL.wgmma ? 'wgmma' : 'mma.sync'}.m${bL.wgmma ? 64 : 16}n${bL.wgmma ? N : 8}k16.${half}, warps ${m.wm}x${m.wn})` });
     const a = aL.packed || aL.wgmma ? [...aL.regs] : this.gather(aL, mmaOperandALayout(m), (e) => e, 'dot operand A');
     const b = bL.packed || bL.wgmma ? [...bL.regs] : this.gather(bL, mmaOperandBLayout(m), (e) => e, 'dot operand B');
-    const acc = this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
+    // wgmma does not read a zero accumulator (scale-d 0), so it is not gathered.
+    const zeroAcc = bL.wgmma !== undefined && isZeroConstant(cV);
+    const acc = zeroAcc ? [] : this.gather(this.get(cV), dl, (e) => e, 'dot accumulator');
     const pack = (lo: Reg, hi: Reg): Reg => {
       const dst = this.tb.reg('u32');
       this.tb.emit({ op: 'pack_half2', to: half, dst, lo, hi });
@@ -1151,7 +1153,7 @@ class ThreadLowering {
     // (An A shared with a product that cannot run on wgmma stays in registers, which wgmma must then not
     // read from outside the loop: bench/RESULTS.md, 2026-11-29 evening.)
     if (bL.wgmma && !aL.wgmma && this.loopInvariantA(op)) this.fail(op, 'internal: wgmma would read a loop-invariant A from registers; lower with TILEJIT_WGMMA=0');
-    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aL.wgmma ?? aFrag, isZeroConstant(cV) ? 'zeros' : acc, bL.wgmma));
+    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aL.wgmma ?? aFrag, zeroAcc ? 'zeros' : acc, bL.wgmma));
     const out: Reg[] = [];
     // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
     // previous one's result, and each step's B fragments are read just before they are used.
@@ -1180,31 +1182,34 @@ class ThreadLowering {
     // A zero accumulator is not read: the first k-step overwrites (scale-d 0). The registers still get
     // a definition of their own, never a copy of a shared constant, as the wgmmas update them in place.
     const d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
-    const frags = typeof aSrc === 'function' ? Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aSrc(tm, ks))) : undefined;
     // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
     const loOf = (base: Reg, tile: WgmmaTile): Reg => tb.binary('or', tb.binary('shr', base, imm(4, 'u32')), imm(wgmmaDescriptor(tile, 0).lboField << 16, 'u32'));
     const plus = (lo: Reg, bytes: number): Reg => (bytes ? tb.binary('add', lo, imm(bytes >> 4, 'u32')) : lo);
     const loB = loOf(b.base, b.tile);
-    // A from shared memory: warpgroup g's rows of 64-row tile tm start at row (tm · wm + 4g) · 16, a row
-    // being one swizzle width within its column block.
-    const aTile = typeof aSrc === 'function' ? undefined : aSrc.tile;
-    let loA: Reg | undefined;
-    if (typeof aSrc !== 'function') {
+    // A's operand of (64-row tile, k-step): register fragments, all read before the fence; or a descriptor
+    // of its shared tile, where warpgroup g's rows of tile tm start at row (tm · wm + 4g) · 16, a row being
+    // one swizzle width within its column block.
+    let aOperand: (tm: number, ks: number) => { a: readonly Reg[]; aDesc?: { lo: Reg; hi: number } };
+    const aInRegisters = typeof aSrc === 'function';
+    if (aInRegisters) {
+      const frags = Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aSrc(tm, ks)));
+      aOperand = (tm, ks) => ({ a: frags[tm]![ks]! });
+    } else {
       const width = aSrc.tile.blockCols * 2;
-      const bits = Math.log2(this.threads);
-      const groupRows = this.tidTerm(Array.from({ length: bits }, (_, i) => (i >= 7 ? 2 ** (i - 7) * 64 * width : 0)));
-      loA = loOf(tb.binary('add', aSrc.base, groupRows), aSrc.tile);
+      const groupRows = this.tidTerm(Array.from({ length: Math.log2(this.threads) }, (_, i) => (i >= 7 ? 2 ** (i - 7) * 64 * width : 0)));
+      const loA = loOf(tb.binary('add', aSrc.base, groupRows), aSrc.tile);
+      aOperand = (tm, ks) => {
+        const desc = wgmmaDescriptor(aSrc.tile, ks);
+        return { a: [], aDesc: { lo: plus(loA, desc.offset + tm * m.wm * 16 * width), hi: desc.hi } };
+      };
     }
-    tb.emit({ op: 'comment', text: `${m.tilesM * m.kSteps} wgmma.m64n${m.N}k16 (A from ${frags ? 'registers' : 'shared memory'}, ${b.tile.major}-major B), one group` });
+    tb.emit({ op: 'comment', text: `${m.tilesM * m.kSteps} wgmma.m64n${m.N}k16 (A from ${aInRegisters ? 'registers' : 'shared memory'}, ${b.tile.major}-major B), one group` });
     tb.emit({ op: 'wgmma_fence' });
     for (let ks = 0; ks < m.kSteps; ks++) {
       const desc = wgmmaDescriptor(b.tile, ks);
       const descLo = plus(loB, desc.offset);
-      for (let tm = 0; tm < m.tilesM; tm++) {
-        const aDesc = aTile && wgmmaDescriptor(aTile, ks);
-        const a = frags || !aTile || !aDesc ? { a: frags![tm]![ks]! } : { a: [], aDesc: { lo: plus(loA!, aDesc.offset + tm * m.wm * 16 * aTile.blockCols * 2), hi: aDesc.hi } };
-        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), ...a, descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
-      }
+      for (let tm = 0; tm < m.tilesM; tm++)
+        tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), ...aOperand(tm, ks), descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
     }
     tb.emit({ op: 'wgmma_commit' });
     tb.emit({ op: 'wgmma_wait', pending: 0 });

@@ -22,7 +22,7 @@ export interface CudaKernelArtifact {
   readonly params: ParamBlock;
 }
 
-/** The artifacts key of the PTX lowered for `arch` (shared by all CUDA devices of that target, and the simulator). */
+/** The artifacts key of the PTX lowered for `arch` (shared by all CUDA devices of that target; the simulator prefixes it). */
 export const ptxArtifactKey = (numWarps: number, arch: PtxArch = 'sm_80'): string => `ptx:${arch}:${numWarps}`;
 /** The artifacts key of the loaded function on one device. */
 export const cudaArtifactKey = (index: number, numWarps: number, arch: PtxArch = 'sm_80'): string => `cuda:${index}:${ptxArtifactKey(numWarps, arch)}`;

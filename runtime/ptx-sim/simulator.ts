@@ -243,14 +243,9 @@ class CtaSimulator {
     const d = i.d.map((r) => this.r(r));
     for (let w = 0; w < this.T / 32; w++) {
       for (let l = 0; l < 32; l++) if (!active[w * 32 + l]) throw new SimulationError('mma.sync with inactive lanes');
-      const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
+      const A = aFragment(a, w, half), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
       for (let l = 0; l < 32; l++) {
         const t = w * 32 + l, g = l >> 2, q = l & 3;
-        for (let e = 0; e < 8; e++) {
-          const bits = a[e >> 1]![t]!;
-          const x = half(e & 1 ? bits >>> 16 : bits & 0xffff);
-          A[(g + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * q + (e & 1) + (e >= 4 ? 8 : 0)] = x;
-        }
         for (let e = 0; e < 4; e++) {
           const bits = b[e >> 1]![t]!;
           B[(2 * q + (e & 1) + (e >= 2 ? 8 : 0)) * 8 + g] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
@@ -290,17 +285,13 @@ class CtaSimulator {
       for (let k = 0; k < 16; k++)
         for (let n = 0; n < i.n; n++) B[k * i.n + n] = half(this.asyncLoad(wgmmaElementAddress(lo[g * 128]!, i.descHi, i.transB, k, n), g * 128));
       for (let w = 4 * g; w < 4 * g + 4; w++) {
-        const A = new Float64Array(16 * 16);
+        let A: Float64Array;
         if (aLo) {
           // The warp's 16 rows of A [64, 16], K-major in shared memory (row m of A read as the K-major formula's n).
+          A = new Float64Array(16 * 16);
           for (let row = 0; row < 16; row++)
             for (let k = 0; k < 16; k++) A[row * 16 + k] = half(this.asyncLoad(wgmmaElementAddress(aLo[g * 128]!, i.aDesc!.hi, false, k, 16 * (w % 4) + row), g * 128));
-        } else
-          for (let l = 0; l < 32; l++)
-            for (let e = 0; e < 8; e++) {
-              const bits = a[e >> 1]![w * 32 + l]!;
-              A[((l >> 2) + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * (l & 3) + (e & 1) + (e >= 4 ? 8 : 0)] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
-            }
+        } else A = aFragment(a, w, half);
         for (let l = 0; l < 32; l++) {
           const t = w * 32 + l;
           d.forEach((reg, j) => {
@@ -528,6 +519,17 @@ export function wgmmaElementAddress(lo: number, hi: number, transB: boolean, k: 
   return linear ^ (phase << 4);
 }
 
+/** The 16×16 A tile of warp `w` from its lanes' m16n8k16 A fragments (4 registers of two halves each). */
+function aFragment(a: readonly Float64Array[], w: number, half: (bits: number) => number): Float64Array {
+  const A = new Float64Array(16 * 16);
+  for (let l = 0; l < 32; l++)
+    for (let e = 0; e < 8; e++) {
+      const bits = a[e >> 1]![w * 32 + l]!;
+      A[((l >> 2) + (e % 4 >= 2 ? 8 : 0)) * 16 + 2 * (l & 3) + (e & 1) + (e >= 4 ? 8 : 0)] = half(e & 1 ? bits >>> 16 : bits & 0xffff);
+    }
+  return A;
+}
+
 function usesWgmma(body: readonly Instr[]): boolean {
   return body.some((i) => i.op === 'wgmma' || (i.op === 'for' && usesWgmma(i.body)) || (i.op === 'if' && (usesWgmma(i.then) || usesWgmma(i.else))));
 }
@@ -557,8 +559,8 @@ class WgmmaOrdering {
         for (const [w, t] of this.unfenced) if (active[t]) this.unfenced.delete(w);
         return;
       case 'wgmma':
-        for (const r of [...i.a, ...i.d, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
-          if ((this.lastWrite.get(r.id) ?? -1) > this.fencedAt && (i.a.includes(r) || i.d.includes(r)))
+        for (const r of [...i.a, ...i.d])
+          if ((this.lastWrite.get(r.id) ?? -1) > this.fencedAt)
             throw new SimulationError(`wgmma reads register ${r.type}${r.id}, written after the last wgmma.fence`);
         for (const r of [...i.a, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
           if (this.inFlight.has(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, an accumulator of a wgmma not yet waited for`);

@@ -6,7 +6,7 @@ import { mmaAccumulatorLayout, mmaOperandALayout, mmaOperandBLayout, mmaTiling }
 import { sliceLayout } from '../compiler/layouts/assign.js';
 import { lowerToPtx } from '../compiler/backends/ptx/index.js';
 import { matmul } from '../kernels/matmul.js';
-import { toHost } from '../index.js';
+import { toHost, jit, tl } from '../index.js';
 
 describe('blocked layouts', () => {
   for (const [shape, warps] of [[[1024], 4], [[16, 64], 4], [[64, 16], 8], [[8], 4], [[32, 32, 4], 2]] as const)
@@ -60,27 +60,53 @@ describe('slice layouts', () => {
   });
 });
 
+/** The dump of each named backend stage of one lowering (written to stderr as `// ---- name: after stage`). */
+function stageDumps(lower: () => void): Record<string, string> {
+  const dumps: Record<string, string> = {};
+  const write = process.stderr.write;
+  process.stderr.write = ((s: string) => {
+    const m = /^\/\/ ---- \w+: after (\S+)\n/.exec(s);
+    if (m) dumps[m[1]!] = s;
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    lower();
+  } finally {
+    process.stderr.write = write;
+  }
+  return dumps;
+}
+
+// x and the product have one shape, so CSE merges the two `tl.col(rows < M)` masks into one broadcast.
+const rowsTimesW = jit(function rowsTimesW(X: tl.Ptr, W: tl.Ptr, Out: tl.Ptr, M: tl.i32, BLOCK_M: tl.constexpr, K: tl.constexpr) {
+  const rows = tl.programId(0) * BLOCK_M + tl.arange(0, BLOCK_M);
+  const cols = tl.row(tl.arange(0, K));
+  const x = tl.load(X + tl.col(rows) * K + cols, { mask: tl.col(rows < M), other: 0 });
+  const w = tl.load(W + tl.col(tl.arange(0, K)) * K + cols);
+  tl.store(Out + tl.col(rows) * K + cols, tl.dot(x, w), { mask: tl.col(rows < M) });
+});
+
 describe('explicit layout conversions in the PTX stages', () => {
   it('a tensor-core matmul converts its operands to dot_op layouts and keeps the accumulator in the mma layout', () => {
     const buf = (d: 'f16') => ({ dtype: d, data: toHost(d, new Float64Array(64)) });
     const { compiled } = matmul.specialize({ device: 'ptx-sim' }, buf('f16'), buf('f16'), new Float32Array(4), 64, 64, 64, 64, 1, 64, 1, 64, 1, 32, 32, 16);
-    const dumps: Record<string, string> = {};
-    const write = process.stderr.write;
-    process.stderr.write = ((s: string) => {
-      const m = /^\/\/ ---- matmul: after (\S+)\n/.exec(s);
-      if (m) dumps[m[1]!] = s;
-      return true;
-    }) as typeof process.stderr.write;
-    try {
-      lowerToPtx(compiled.module, { numWarps: 4, dump: ['insert-conversions', 'remove-conversions', 'ptx'] });
-    } finally {
-      process.stderr.write = write;
-    }
+    const dumps = stageDumps(() => lowerToPtx(compiled.module, { numWarps: 4, dump: ['insert-conversions', 'remove-conversions', 'ptx'] }));
     expect(dumps['insert-conversions']).toMatch(/convert_layout .*#dot_op<A/);
     expect(dumps['insert-conversions']).toMatch(/convert_layout .*#dot_op<B/);
     expect(dumps['remove-conversions']).toMatch(/%acc\S* = dot .*#mma</);
     expect(dumps['ptx']).toContain('mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32');
     // The original module is untouched by the backend.
     expect(compiled.module.kernel.body.ops.some((o) => o.opcode === 'convert_layout')).toBe(false);
+  });
+
+  it('a mask broadcast shared by a load and an unrelated store does not put the loaded tile in the stored tile\'s layout', () => {
+    const buf = (d: 'f16') => ({ dtype: d, data: toHost(d, new Float64Array(64)) });
+    const { compiled } = rowsTimesW.specialize({ device: 'ptx-sim' }, buf('f16'), buf('f16'), new Float32Array(4), 50, 64, 32);
+    const dumps = stageDumps(() => lowerToPtx(compiled.module, { numWarps: 4, dump: ['rematerialize', 'remove-conversions'] }));
+    // Each user of the broadcast mask has its own copy: the load of x keeps a blocked layout (then
+    // converted to the dot's A) while the stored product stays in the mma accumulator's.
+    expect(dumps['rematerialize']!.match(/= broadcast %\S+ : <64x32xi1>/g)).toHaveLength(2);
+    expect(dumps['remove-conversions']).toMatch(/%x = load .*#blocked</);
+    expect(dumps['remove-conversions']).toMatch(/convert_layout %x .*#dot_op<A/);
   });
 });

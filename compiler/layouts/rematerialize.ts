@@ -4,6 +4,9 @@
 // value tile's rows); one value has one layout, so all but one of those uses would move it through
 // shared memory with two barriers. Recomputing an arange, a splat and a compare costs a few register
 // operations instead. Runs before layout assignment (after CSE, which would merge the copies again).
+// A broadcast result used by several ops is copied per user first: CSE merges `tl.col(rows < N)` of a
+// load's mask and of an unrelated store's mask when their shapes agree, and one value would put the
+// loaded tile in the stored tile's layout (an attention kernel's query load in the accumulator's).
 import { Op, Value, type Block, type Func } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 
@@ -21,6 +24,7 @@ export function rematerializeBroadcastSources(kernel: Func): void {
       op.regions.forEach(count);
     }
   };
+  splitSharedBroadcasts(kernel.body);
   count(kernel.body);
   const visit = (b: Block): void => {
     for (let i = 0; i < b.ops.length; i++) {
@@ -39,6 +43,31 @@ export function rematerializeBroadcastSources(kernel: Func): void {
   };
   visit(kernel.body);
   removeDeadCheapOps(kernel.body);
+}
+
+/** Gives every op that uses a broadcast's result (after the first) its own copy, next to the original. */
+function splitSharedBroadcasts(body: Block): void {
+  const users = new Map<Value, Op[]>();
+  const collect = (b: Block): void => b.ops.forEach((op) => {
+    for (const v of new Set(op.operands)) users.set(v, [...(users.get(v) ?? []), op]);
+    op.regions.forEach(collect);
+  });
+  collect(body);
+  const visit = (b: Block): void => {
+    for (let i = 0; i < b.ops.length; i++) {
+      const op = b.ops[i]!;
+      op.regions.forEach(visit);
+      if (op.opcode !== 'broadcast') continue;
+      for (const user of (users.get(op.result) ?? []).slice(1)) {
+        const result = new Value(op.result.type, op.result.name);
+        const clone = new Op(op.opcode, [...op.operands], [result], { ...op.attrs }, [], op.loc);
+        clone.parent = b;
+        b.ops.splice(++i, 0, clone);
+        user.operands = user.operands.map((v) => (v === op.result ? result : v));
+      }
+    }
+  };
+  visit(body);
 }
 
 /** The originals a copy replaced may now be unused; cheap ops without uses go. */

@@ -11,6 +11,7 @@ import { popeDecodeSplit, popeDecodeRow, popeDecodeCombine } from '../kernels/po
 import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import { popeRowFeatures } from '../kernels/pope-features.js';
 import { popeFlashAttention } from '../kernels/pope-flash-attention.js';
+import { popeFeatureSplit } from '../ops/pope-kernels.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyKernel = JITKernel<(...args: any[]) => void>;
@@ -105,7 +106,7 @@ if (run('similarity') || run('prepass')) {
         const per = BN * tiles;
         time(`  ${BM}x${BN} on ${warps} warps, ${per} keys/program${minB ? `, ${minB}/SM` : ''} (${products})`, popeSimilarityFromFeatures as AnyKernel,
           { grid: [Math.ceil(N / per), Math.ceil(N / BM), SB * SH], numWarps: warps, minBlocksPerSM: minB },
-          [qf, kf, sim, SH, 1, N, N, per, SH * N * N, N * N, N, BM, BN, BF], tbps(SB * SH * N * N * 4));
+          [qf, kf, sim, SH, 1, N, N, per, SH * N * N, N * N, N, BM, BN, BF, 0], tbps(SB * SH * N * N * 4));
       }
     });
     sim.dispose();
@@ -121,29 +122,31 @@ if (run('similarity') || run('prepass')) {
 }
 
 // Flash attention on pre-pass features (the attention kernel alone): B=4 H=16 N=4096 bf16, D=64 with 128
-// features ('flash'), and D=32 (64 features) and D=128 (256 features) on wgmma ('flash-dims').
-function timeFlash(FD: number, FF: number, causals: readonly boolean[], tilings: ReadonlyArray<[number, number, number, number?]>, products: (f: (p: string) => void) => void): void {
-  const FB = 4, FH = 16, FN = 4096;
+// features ('flash'), and D=32 (64 features), D=128 (256 features) and D=64 at rot=32 (64 + 32 features,
+// two score products) on the default products ('flash-dims').
+function timeFlash(FD: number, rot: number, causals: readonly boolean[], tilings: ReadonlyArray<[number, number, number, number?]>, products: (f: (p: string) => void) => void): void {
+  const FB = 4, FH = 16, FN = 4096, { main, rest } = popeFeatureSplit(FD, rot), FF = main + rest;
   const qf = dev.alloc('bf16', FB * FH * FN * FF).memset(0), kf = dev.alloc('bf16', FB * FH * FN * FF).memset(0);
   const v = dev.alloc('bf16', FB * FH * FN * FD).memset(0), out = dev.alloc('bf16', FB * FH * FN * FD);
   const freqs = dev.alloc('f32', FN * FD).memset(0);
-  console.log(`popeFlashAttention on features, B=4 H=16 N=4096 D=${FD} bf16, ${FF} features (FLOPs of issue 6: 2·B·H·N²·(2·rot + D)):`);
+  console.log(`popeFlashAttention on features, B=4 H=16 N=4096 D=${FD} rot=${rot} bf16, ${rest ? `${main} + ${rest}` : FF} features (FLOPs of issue 6: 2·B·H·N²·(2·rot + (D − rot) + D)):`);
   for (const causal of causals) {
-    const flops = (2 * FB * FH * FN * FN * (2 * FD + FD)) / (causal ? 2 : 1);
+    const flops = (2 * FB * FH * FN * FN * (2 * rot + (FD - rot) + FD)) / (causal ? 2 : 1);
     products((p) => {
       for (const [BM, BN, warps, minB] of tilings)
         time(`  ${causal ? 'causal ' : ''}${BM}x${BN} on ${warps} warps${minB ? `, ${minB}/SM` : ''} (${p})`, popeFlashAttention as AnyKernel,
           { grid: [Math.ceil(FN / BM), FB * FH], numWarps: warps, minBlocksPerSM: minB },
-          [qf, kf, v, freqs, freqs, freqs, out, FH, 1, FN, FN, FD, FD, 0.125, FH * FN * FF, FN * FF, FF, FH * FN * FF, FN * FF, FF, FH * FN * FD, FN * FD, FD,
-            FH * FN * FD, FN * FD, FD, 0, 0, 0, false, false, causal, 'softplus', BM, BN, FD, 'bf16', true, FF], tflops(flops));
+          [qf, kf, v, freqs, freqs, freqs, out, FH, 1, FN, FN, FD, rot, 0.125, FH * FN * FF, FN * FF, FF, FH * FN * FF, FN * FF, FF, FH * FN * FD, FN * FD, FD,
+            FH * FN * FD, FN * FD, FD, 0, 0, 0, false, false, causal, 'softplus', BM, BN, FD, 'bf16', true, main, rest], tflops(flops));
     });
   }
   for (const b of [qf, kf, v, out, freqs]) b.dispose();
 }
 if (run('flash'))
-  timeFlash(64, 128, [false, true], [[128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2]], bothProducts);
+  timeFlash(64, 64, [false, true], [[128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2]], bothProducts);
 if (run('flash-dims')) {
   const defaultProducts = (f: (p: string) => void): void => f(dev.ptxArch() === 'sm_90a' ? 'wgmma' : 'mma.sync');
-  timeFlash(32, 64, [false], [[128, 64, 8, 2], [128, 128, 8, 2], [128, 128, 8], [256, 128, 8], [128, 256, 8], [64, 128, 4, 2], [128, 64, 4, 2]], defaultProducts);
-  timeFlash(128, 256, [false], [[128, 64, 8], [128, 64, 8, 2], [64, 64, 4, 2], [128, 128, 8], [64, 128, 4]], defaultProducts);
+  timeFlash(32, 32, [false], [[128, 64, 8, 2], [128, 128, 8, 2], [128, 128, 8], [256, 128, 8], [128, 256, 8], [64, 128, 4, 2], [128, 64, 4, 2], [128, 128, 8, 3], [64, 128, 4, 3], [64, 128, 4, 4]], defaultProducts);
+  timeFlash(64, 32, [false], [[128, 64, 8, 2], [128, 128, 8, 2], [128, 64, 8]], defaultProducts);
+  timeFlash(128, 128, [false], [[128, 64, 8], [128, 64, 8, 2], [64, 64, 4, 2], [128, 128, 8], [64, 128, 4]], defaultProducts);
 }

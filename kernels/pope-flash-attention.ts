@@ -5,10 +5,12 @@
 // (Nq, Nk) and (B, Nq, Nk) masks all work (stride 0 on a missing axis); grouped-query heads; partial
 // rotation. Rows with no visible key output zeros.
 // With PRE_ROTATED, Q and K hold the features of the popeRowFeatures pre-pass (queries with the bias as a
-// phase shift and the softmax scale folded in) and each score is one product with inner dimension
-// BLOCK_F (≥ D + rot); otherwise queries are rotated here and keys in every query block.
+// phase shift and the softmax scale folded in), rows of BLOCK_F + BLOCK_F2 ≥ D + rot features, and each
+// score is a product of inner dimension BLOCK_F, plus one of BLOCK_F2 when that is not 0 (two powers of
+// two cover 96 features without padding to 128); otherwise queries are rotated here and keys in every
+// query block.
 //   Q: [B, H, Nq, D]  K, V: [B, H/GROUP, Nk, D]  Freqs: [Nk, rot]  Bias: [H, rot]  Out: [B, H, Nq, D]
-//   With PRE_ROTATED: Q [B, H, Nq, BLOCK_F], K [B, H/GROUP, Nk, BLOCK_F], with their strides
+//   With PRE_ROTATED: Q [B, H, Nq, BLOCK_F + BLOCK_F2], K [B, H/GROUP, Nk, BLOCK_F + BLOCK_F2], with their strides
 import { jit, tl } from '../index.js';
 import { clampBias, popeRotatedTile, popeRotatedTileT, type Magnitude } from './pope-math.js';
 
@@ -19,7 +21,7 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   sob: tl.i64, soh: tl.i64, son: tl.i32, smb: tl.i64, smq: tl.i32, smk: tl.i32,
   HAS_BIAS: tl.constexpr<boolean>, HAS_MASK: tl.constexpr<boolean>, CAUSAL: tl.constexpr<boolean>,
   MAGNITUDE: tl.constexpr<Magnitude>, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>, PRE_ROTATED: tl.constexpr<boolean>, BLOCK_F: tl.constexpr,
+  DOT: tl.constexpr<'f32' | 'f16' | 'bf16'>, PRE_ROTATED: tl.constexpr<boolean>, BLOCK_F: tl.constexpr, BLOCK_F2: tl.constexpr,
 ) {
   const pidM = tl.programId(0);
   const bh = tl.programId(1);
@@ -37,8 +39,11 @@ export const popeFlashAttention = jit(function popeFlashAttention(
   const [qc32, qs32, qt32] = popeRotatedTile(Q + b * sqb + h * sqh, offsM, Nq, sqn, Freqs, diag, D, rot, shift, MAGNITUDE, BLOCK_D);
   const qc = tl.cast(qc32 * qkScale, DOT), qs = tl.cast(qs32 * qkScale, DOT), qt = tl.cast(qt32 * qkScale, DOT);
   // With PRE_ROTATED the pre-pass features (the rotated tiles above are then unused and eliminated).
+  const qRows = Q + b * sqb + h * sqh + tl.col(offsM) * sqn;
   let qf = tl.zeros([BLOCK_M, BLOCK_F], DOT);
-  if (PRE_ROTATED) qf = tl.load(Q + b * sqb + h * sqh + tl.col(offsM) * sqn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsM < Nq), other: 0 });
+  if (PRE_ROTATED) qf = tl.load(qRows + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsM < Nq), other: 0 });
+  let qf2 = qf; // the features past BLOCK_F, when there are any
+  if (PRE_ROTATED && BLOCK_F2 > 0) qf2 = tl.load(qRows + BLOCK_F + tl.row(tl.arange(0, BLOCK_F2)), { mask: tl.col(offsM < Nq), other: 0 });
   const kBase = K + b * skb + kvh * skh;
   const vBase = V + b * svb + kvh * svh;
 
@@ -55,8 +60,13 @@ export const popeFlashAttention = jit(function popeFlashAttention(
     const offsN = start + tl.arange(0, BLOCK_N);
     let s = tl.zeros([BLOCK_M, BLOCK_N], 'f32');
     if (PRE_ROTATED) {
-      const kf = tl.load(kBase + tl.col(offsN) * skn + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsN < Nk), other: 0 });
+      const kRows = kBase + tl.col(offsN) * skn;
+      const kf = tl.load(kRows + tl.row(tl.arange(0, BLOCK_F)), { mask: tl.col(offsN < Nk), other: 0 });
       s = tl.dot(qf, tl.trans(kf));
+      if (BLOCK_F2 > 0) {
+        const kf2 = tl.load(kRows + BLOCK_F + tl.row(tl.arange(0, BLOCK_F2)), { mask: tl.col(offsN < Nk), other: 0 });
+        s = tl.dot(qf2, tl.trans(kf2), s);
+      }
     } else {
       const [kcT, ksT, ktT] = popeRotatedTileT(kBase, offsN, Nk, skn, Freqs, D, rot, MAGNITUDE, BLOCK_D, DOT);
       s = tl.dot(qc, kcT) + tl.dot(qs, ksT) + tl.dot(qt, ktT);

@@ -84,7 +84,7 @@ export function launchPopeSimilarity(
   checkQK(qShape, kShape, o.rotateDim);
   const f = o.features;
   if (f) {
-    const BF = popeFeatureWidth(D, o.rotateDim);
+    const BF = popeFeatureWidth(D, o.rotateDim), split = popeFeatureSplit(D, o.rotateDim);
     launchRowFeatures(q, [B, H, Nq, D], qStrides, freqs, bias, f.queries, { ...o, freqRowOffset: Nk - Nq, scale: 1 });
     launchRowFeatures(k, [B, Hkv, Nk, D], kStrides, freqs, null, f.keys, { ...o, freqRowOffset: 0, scale: 1 });
     const tc = dotType(o, q) !== 'f32';
@@ -99,7 +99,7 @@ export function launchPopeSimilarity(
     const perProgram = BN * Math.max(1, Math.min(16, Math.floor((tilesM * tilesN) / 2048)));
     popeSimilarityFromFeatures.launch(
       { grid: [Math.ceil(Nk / perProgram), Math.ceil(Nq / BM), B * H], device: o.device, numWarps: 4 },
-      f.queries, f.keys, sim, H, H / Hkv, Nq, Nk, perProgram, H * Nq * Nk, Nq * Nk, Nk, BM, BN, BF,
+      f.queries, f.keys, sim, H, H / Hkv, Nq, Nk, perProgram, H * Nq * Nk, Nq * Nk, Nk, BM, BN, split.main, split.rest,
     );
     return;
   }
@@ -147,8 +147,23 @@ export interface FlashOptions extends Common {
   readonly features?: { readonly queries: BufferArg; readonly keys: BufferArg };
 }
 
-/** Width of a feature row for the pre-pass: D + rot padded to a power of two (16 at least). */
-export const popeFeatureWidth = (D: number, rot: number): number => blockDim(D + rot);
+/**
+ * How the pre-pass's D + rot features of a row are stored and multiplied: one product of inner dimension
+ * `main` (a power of two, 16 at least), plus one of `rest` when two powers of two cover the features
+ * with less padding than one (D 64, rot 32: 64 + 32 rather than 128, a quarter less score work); rows
+ * are `main + rest` wide.
+ */
+export function popeFeatureSplit(D: number, rot: number): { readonly main: number; readonly rest: number } {
+  const n = D + rot, whole = blockDim(n);
+  const main = Math.max(16, 2 ** Math.floor(Math.log2(n)));
+  const rest = n > main ? blockDim(n - main) : 0;
+  return rest && main + rest < whole ? { main, rest } : { main: whole, rest: 0 };
+}
+/** Width of a feature row for the pre-pass (the scratch's last axis): see popeFeatureSplit. */
+export const popeFeatureWidth = (D: number, rot: number): number => {
+  const { main, rest } = popeFeatureSplit(D, rot);
+  return main + rest;
+};
 /** The element type the features are stored in: the products' input type. */
 export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' | 'bf16' => dotType(o, q);
 
@@ -231,10 +246,10 @@ const TENSOR_CORE_TILINGS: readonly AutotuneConfig[] = [
 ];
 const tunedFlashAttention = autotune(popeFlashAttention, {
   configs: TENSOR_CORE_TILINGS,
-  key: ['H', 'GROUP', 'Nq', 'Nk', 'D', 'rot', 'HAS_MASK', 'CAUSAL', 'DOT', 'PRE_ROTATED', 'BLOCK_D', 'BLOCK_F'],
+  key: ['H', 'GROUP', 'Nq', 'Nk', 'D', 'rot', 'HAS_MASK', 'CAUSAL', 'DOT', 'PRE_ROTATED', 'BLOCK_D', 'BLOCK_F', 'BLOCK_F2'],
   // Wide rows (D > 64 or D + rot > 128) spill with 128-query blocks or a register cap.
   prune: (configs, a) => {
-    const wide = (a['D'] as number) > 64 || (a['BLOCK_F'] as number) > 128;
+    const wide = (a['D'] as number) > 64 || (a['BLOCK_F'] as number) + (a['BLOCK_F2'] as number) > 128;
     const fit = configs.filter((c) => !wide || ((c.kwargs!['BLOCK_M'] as number) / (c.numWarps ?? 4) === 16 && c.minBlocksPerSM === undefined));
     return fit.filter((c) => (c.kwargs!['BLOCK_M'] as number) <= Math.max(64, a['Nq'] as number));
   },
@@ -265,7 +280,8 @@ export function launchPopeFlashAttention(
     qs[0]!, qs[1]!, qs[2]!, ks[0]!, ks[1]!, ks[2]!, vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
-  const tail = [blockDim(D), dotType(o, q), f !== undefined, BF] as const;
+  const split = popeFeatureSplit(D, o.rotateDim);
+  const tail = [blockDim(D), dotType(o, q), f !== undefined, split.main, split.rest] as const;
   if (o.autotune && dotType(o, q) !== 'f32' && Nq >= 64 && !webgpuWorkgroupBudget(o.device)) {
     tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);
     return;

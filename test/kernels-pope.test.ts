@@ -2,7 +2,7 @@
 // cases of the Python libraries and against float64 references on random ragged inputs.
 import { describe, it, expect } from 'vitest';
 import { toHost, fromHost, type DType } from '../index.js';
-import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, popeFeatureWidth, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
+import { launchPopeApply, launchPopeSimilarity, launchPopeFlashAttention, contiguous, popeFeatureWidth, popeFeatureSplit, type Shape4, type Strides4 } from '../ops/pope-kernels.js';
 import { launchPopeDecode, decodePlan, decodeScratchSizes } from '../ops/pope-decode.js';
 import { popeSimilarityFromFeatures } from '../kernels/pope-similarity.js';
 import * as ref from './reference/reference.js';
@@ -111,15 +111,17 @@ describe.each(testDevices())('on %s', (device) => {
       expectClose(sim32, want, tolerance[dtype], 'similarity with f32 products');
     });
 
-    it('popeSimilarity from features (pre-pass once per row, then a tiled product): GQA, q_len < k_len, ragged', () => {
-      // D + rot = 28 features padded to 32: the NaN-filled scratch shows any padding the pre-pass leaves unwritten.
-      const B = 2, H = 4, Hkv = 2, Nq = 19, Nk = 137, D = 20, rot = 8;
+    // D + rot = 28 features padded to 32 (one product), and 40 as 32 + 16 (two products, 8 padding columns):
+    // the NaN-filled scratch shows any padding the pre-pass leaves unwritten.
+    it.each([[20, 8], [24, 16]])('popeSimilarity from features (pre-pass once per row, then a tiled product): D %i, rot %i, GQA, q_len < k_len, ragged', (D, rot) => {
+      const B = 2, H = 4, Hkv = 2, Nq = 19, Nk = 137;
       const qs: Shape4 = [B, H, Nq, D], ks: Shape4 = [B, Hkv, Nk, D];
       const q = input(dtype, r.array(B * H * Nq * D, -2, 2)), k = input(dtype, r.array(B * Hkv * Nk * D, -2, 2));
       const freqs = Float32Array.from(ref.popeFreqs({ dim: rot, theta, seqLen: Nk }));
       const bias = Float32Array.from(r.array(H * rot, -6, 0));
       const want = ref.popeSimilarity(q.exact, qs, k.exact, ks, Float64Array.from(freqs), Float64Array.from(bias), { rotateDim: rot });
-      const BF = popeFeatureWidth(D, rot);
+      const BF = popeFeatureWidth(D, rot), split = popeFeatureSplit(D, rot);
+      expect(BF).toBe(rot === 16 ? 48 : 32);
       for (const precision of ['input', 'f32'] as const) {
         const featureType: DType = precision === 'f32' ? 'f32' : dtype;
         const scratch = (rows: number) => ({ dtype: featureType, data: toHost(featureType, new Float64Array(rows * BF).fill(NaN)) });
@@ -132,7 +134,7 @@ describe.each(testDevices())('on %s', (device) => {
         const again = new Float32Array(B * H * Nq * Nk).fill(NaN);
         const BM = featureType === 'f32' ? 64 : 128;
         popeSimilarityFromFeatures.launch({ grid: [Math.ceil(Nk / 128), Math.ceil(Nq / BM), B * H], device, numWarps: featureType === 'f32' ? 4 : 8 },
-          features.queries, features.keys, again, H, H / Hkv, Nq, Nk, 128, H * Nq * Nk, Nq * Nk, Nk, BM, 64, BF);
+          features.queries, features.keys, again, H, H / Hkv, Nq, Nk, 128, H * Nq * Nk, Nq * Nk, Nk, BM, 64, split.main, split.rest);
         expectClose(again, want, tol, `similarity from features, ${precision} products, 128 keys per program`);
       }
     });
@@ -291,5 +293,16 @@ describe.each(testDevices())('on %s', (device) => {
       const shifted = Float32Array.from(ref.popeFreqs({ dim: rot, positions: Array.from({ length: Nk }, (_, i) => i + 1000) }));
       expectClose(run(undefined, shifted), run(), { rtol: 1e-3, atol: 2e-4 }, 'shift invariance');
     });
+  });
+});
+
+describe('popeFeatureSplit: the pre-pass row as one or two power-of-two products', () => {
+  it.each([
+    // [D, rot, main, rest]: two products only where they pad less than one.
+    [64, 64, 128, 0], [64, 32, 64, 32], [32, 32, 64, 0], [128, 64, 128, 64], [64, 8, 64, 16], [64, 48, 128, 0], [8, 4, 16, 0], [24, 16, 32, 16], [20, 8, 32, 0],
+  ])('D %i, rot %i: %i + %i features', (D, rot, main, rest) => {
+    expect(popeFeatureSplit(D, rot)).toEqual({ main, rest });
+    expect(popeFeatureWidth(D, rot)).toBe(main + rest);
+    expect(main + rest).toBeGreaterThanOrEqual(D + rot);
   });
 });

@@ -35,16 +35,16 @@ const CASES: Array<[string, AnyKernel, (d: DType) => unknown[]]> = [
   ['popeApply', popeApply as AnyKernel, (d) => [buf(d), f32(), f32(), f32(), 7, 4, 24, 16, 0, true, 'softplus', false, 16, 32]],
   ['popeSimilarity', popeSimilarity as AnyKernel, (d) => [buf(d), buf(d), f32(), f32(), f32(), 4, 2, 5, 7, 24, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d]],
   ['popeFlashAttention', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 7, 24, 16, 0.2,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d, false, 64]],
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 16, 32, d === 'f32' ? 'f32' : d, false, 64, 0]],
   ['popeRowFeatures', popeRowFeatures as AnyKernel, (d) => [buf(d), f32(), f32(), buf(d === 'f32' ? 'f32' : d), 2, 70, 24, 16, 3, 0.25, 1, 1, 1, true, 'softplus', 16, 32, 64]],
   ['popeFlashAttention (keys rotated once)', popeFlashAttention as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), buf(d), 4, 2, 5, 70, 24, 16, 0.2,
-    1, 1, 1, 1, 1, 64, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 64, 64, 32, d === 'f32' ? 'f32' : d, true, 64]],
+    1, 1, 1, 1, 1, 64, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 64, 64, 32, d === 'f32' ? 'f32' : d, true, 32, 16]],
   ['popeDecodeSplit', popeDecodeSplit as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 4, 2, 3, 70, 24, 16, 0.2, 64, 2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, true, 'softplus', 16, 32, 32, d === 'f32' ? 'f32' : d]],
   ['popeDecodeRow', popeDecodeRow as AnyKernel, (d) => [buf(d), buf(d), buf(d), f32(), f32(), mask(), f32(), f32(), f32(), 3, 70, 24, 16, 0.2, 64, 2,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, true, true, 'softplus', false, 4, 16, 32]],
   ['popeDecodeCombine', popeDecodeCombine as AnyKernel, (d) => [f32(), f32(), f32(), buf(d), 4, 3, 24, 5, 1, 1, 1, 8, 32]],
-  ['popeSimilarityFromFeatures', popeSimilarityFromFeatures as AnyKernel, (d) => [buf(d), buf(d), f32(), 4, 2, 5, 70, 64, 1, 1, 1, 64, 32, 64]],
+  ['popeSimilarityFromFeatures', popeSimilarityFromFeatures as AnyKernel, (d) => [buf(d), buf(d), f32(), 4, 2, 5, 70, 64, 1, 1, 1, 64, 32, 64, 32]],
 ];
 
 describe.skipIf(!PTXAS)(`ptxas accepts the PTX of every sample kernel${PTXAS ? '' : ' (skipped: no ptxas at /usr/local/bin/ptxas or $TILEJIT_PTXAS)'}`, () => {
@@ -69,7 +69,7 @@ describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
   // Strides a multiple of 16 elements, as real tensors have them: the tiles can then be copied by cp.async.
   const [Nk, D, BF] = [70, 32, 64];
   const args = [buf('bf16'), buf('bf16'), buf('bf16'), f32(), f32(), mask(), buf('bf16'), 4, 2, 5, Nk, D, D, 0.2,
-    Nk * D * 4, Nk * D, D, Nk * BF * 2, Nk * BF, BF, Nk * D * 2, Nk * D, D, Nk * D * 4, Nk * D, D, 0, 0, 0, true, false, true, 'softplus', 64, 64, D, 'bf16', true, BF];
+    Nk * D * 4, Nk * D, D, Nk * BF * 2, Nk * BF, BF, Nk * D * 2, Nk * D, D, Nk * D * 4, Nk * D, D, 0, 0, 0, true, false, true, 'softplus', 64, 64, D, 'bf16', true, BF, 0];
   const { compiled } = (popeFlashAttention as AnyKernel).specialize({ device: 'ptx-sim' }, ...(args as never[]));
   const assemble = (ptx: string, name: string): string => {
     const file = join(dir, `${name}.ptx`);
@@ -99,18 +99,20 @@ describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
 });
 
 describe.skipIf(!PTXAS)('flash attention on wgmma (sm_90a) at the GPU benchmark sizes', () => {
-  // B=4 H=16 N=4096 D=64 bf16, keys rotated once (128 features): the tilings the op layer picks on Hopper.
-  const [N, D, BF] = [4096, 64, 128];
+  // B=4 H=16 N=4096 D=64 bf16, keys rotated once (128 features, or 64 + 32 at rot = D/2): the tilings the
+  // op layer picks on Hopper.
+  const [N, D] = [4096, 64];
   const h = buf('bf16');
-  for (const [BM, BN, numWarps] of [[128, 64, 8], [128, 128, 8], [64, 64, 4]] as const)
-    it(`${BM} queries x ${BN} keys on ${numWarps} warps: both products on wgmma, no spills, nothing serialized`, () => {
-      const args = [h, h, h, f32(), f32(), mask(), h, 16, 1, N, N, D, D, 0.125, 16 * N * BF, N * BF, BF, 16 * N * BF, N * BF, BF, 16 * N * D, N * D, D,
-        16 * N * D, N * D, D, 0, 0, 0, false, false, false, 'softplus', BM, BN, D, 'bf16', true, BF];
+  for (const [BM, BN, numWarps, main, rest] of [[128, 64, 8, 128, 0], [128, 128, 8, 128, 0], [64, 64, 4, 128, 0], [128, 64, 8, 64, 32]] as const)
+    it(`${BM} queries x ${BN} keys on ${numWarps} warps, ${rest ? `${main} + ${rest}` : main} features: both products on wgmma, no spills, nothing serialized`, () => {
+      const BF = main + rest;
+      const args = [h, h, h, f32(), f32(), mask(), h, 16, 1, N, N, D, rest ? 32 : D, 0.125, 16 * N * BF, N * BF, BF, 16 * N * BF, N * BF, BF, 16 * N * D, N * D, D,
+        16 * N * D, N * D, D, 0, 0, 0, false, false, false, 'softplus', BM, BN, D, 'bf16', true, main, rest];
       const { compiled } = (popeFlashAttention as AnyKernel).specialize({ device: 'ptx-sim', numWarps }, ...(args as never[]));
       const { ptx } = lowerToPtx(compiled.module, { numWarps, arch: 'sm_90a' });
       expect(ptx).toContain(`wgmma.mma_async.sync.aligned.m64n${BN}k16.f32.bf16.bf16`);
       expect(ptx).toContain(`wgmma.mma_async.sync.aligned.m64n${D}k16.f32.bf16.bf16`);
-      const file = join(dir, `flash-wgmma-${BM}x${BN}.ptx`);
+      const file = join(dir, `flash-wgmma-${BM}x${BN}-${main}+${rest}.ptx`);
       writeFileSync(file, ptx);
       const r = spawnSync(PTXAS!, ['-arch=sm_90a', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });
       if (r.status !== 0) expect.fail(`ptxas rejected ${file}:\n${r.stderr}`);
@@ -154,7 +156,7 @@ describe.skipIf(!PTXAS)('the decode and similarity kernels at the GPU benchmark 
   });
   it('popeSimilarityFromFeatures: similarity B=2 H=8 N=4096, bf16 features (128 × 64 tiles, 4 warps)', () => {
     const h = buf('bf16');
-    const out = report(popeSimilarityFromFeatures as AnyKernel, [h, h, new Float32Array(64), 8, 1, N, N, 1024, 8 * N * N, N * N, N, 128, 64, 128], 4, 'similarity-gpu');
+    const out = report(popeSimilarityFromFeatures as AnyKernel, [h, h, new Float32Array(64), 8, 1, N, N, 1024, 8 * N * N, N * N, N, 128, 64, 128, 0], 4, 'similarity-gpu');
     expect(out).toMatch(/0 bytes spill stores, 0 bytes spill loads/);
   });
 });

@@ -16,13 +16,30 @@ function collect(name: string, body: () => void): void {
   }
 }
 
+/** vitest's `each` rows: an array row is spread into the arguments, anything else is the one argument. */
+const argsOf = (row: unknown): unknown[] => (Array.isArray(row) ? row : [row]);
+/** The test's name for one row, with vitest's printf placeholders (%s %d %i %f %j %o %#, %%) filled in order. */
+function eachName(name: string, args: readonly unknown[], index: number): string {
+  let next = 0;
+  return name.replace(/%([sdifjoO#%])/g, (m, k: string) => {
+    if (k === '%') return '%';
+    if (k === '#') return String(index);
+    if (next >= args.length) return m;
+    const v = args[next++];
+    if (k === 'd' || k === 'i') return String(Math.trunc(Number(v)));
+    if (k === 'f') return String(Number(v));
+    if (k === 'j' || k === 'o' || k === 'O') return JSON.stringify(v);
+    return String(v);
+  });
+}
+
 type Describe = ((name: string, body: () => void) => void) & {
-  each<T>(values: readonly T[]): (name: string, body: (v: T) => void) => void;
+  each<T>(values: readonly T[]): (name: string, body: (...v: never[]) => void) => void;
   skipIf(cond: boolean): (name: string, body: () => void) => void;
 };
 export const describe: Describe = Object.assign((name: string, body: () => void) => collect(name, body), {
-  each: <T,>(values: readonly T[]) => (name: string, body: (v: T) => void) => {
-    for (const v of values) collect(name.replace('%s', String(v)), () => body(v));
+  each: <T,>(values: readonly T[]) => (name: string, body: (...v: never[]) => void) => {
+    values.forEach((row, i) => collect(eachName(name, argsOf(row), i), () => body(...(argsOf(row) as never[]))));
   },
   skipIf: (cond: boolean) => (name: string, body: () => void) => (cond ? undefined : collect(name, body)),
 });
@@ -31,8 +48,8 @@ const register = (name: string, fn: Fn, skip: boolean): void => void tests.push(
 export const it = Object.assign((name: string, fn: Fn) => register(name, fn, false), {
   skip: (name: string, fn: Fn) => register(name, fn, true),
   skipIf: (cond: boolean) => (name: string, fn: Fn) => register(name, fn, cond),
-  each: <T,>(values: readonly T[]) => (name: string, fn: (v: T) => unknown) => {
-    for (const v of values) register(name.replace('%s', String(v)), () => fn(v), false);
+  each: <T,>(values: readonly T[]) => (name: string, fn: (...v: never[]) => unknown) => {
+    values.forEach((row, i) => register(eachName(name, argsOf(row), i), () => fn(...(argsOf(row) as never[])), false));
   },
 });
 export const test = it;

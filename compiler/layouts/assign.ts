@@ -3,12 +3,14 @@
 // dot's accumulator and result) form one group with one layout. A group holding the result of a
 // tensor-core dot (f16/bf16 operands, shapes multiple of 16×8×16) takes the mma accumulator layout,
 // so the accumulator stays in registers across loop iterations; every other group takes the default
-// blocked layout of its shape (16-byte vectors of f32 along the last axis, lanes along it, warps along
-// the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
+// blocked layout of its shape (16-byte vectors along the last axis: 8 elements when the group loads
+// or stores a 16-bit tile, so that cp.async moves 16 bytes per copy, else 4; lanes along it, warps
+// along the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
 // the lowering finds cheapest. The layout is recorded in each value's `layout` slot.
 import type { Block, Func, Op, Value } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 import { dtypeOf, sameShape } from '../ir/types.js';
+import { DTYPE_INFO } from '../ir/dtype.js';
 import { blockedLayout, defaultBlockedParams, linearize, rowMajorStrides, tableLayout, type DistributedLayout } from './layout.js';
 import { mmaAccumulatorLayout, mmaEligible, mmaTiling } from './mma.js';
 
@@ -19,10 +21,10 @@ function memo(key: string, make: () => DistributedLayout): DistributedLayout {
   return l;
 }
 
-export function defaultLayout(shape: readonly number[], threads: number): DistributedLayout {
+export function defaultLayout(shape: readonly number[], threads: number, elemBytes = 4): DistributedLayout {
   // A scalar: every thread holds it (one owner, thread 0, writes it).
   if (shape.length === 0) return memo(`scalar@${threads}`, () => tableLayout('scalar', [], threads, 1, () => 0));
-  return memo(`blocked:${shape.join('x')}@${threads}`, () => blockedLayout(shape, defaultBlockedParams(shape, threads / 32, 4)));
+  return memo(`blocked:${shape.join('x')}@${threads}/${elemBytes}`, () => blockedLayout(shape, defaultBlockedParams(shape, threads / 32, elemBytes)));
 }
 
 /** Whether this dot runs on tensor cores (mma.sync m16n8k16). */
@@ -92,7 +94,16 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
   visit(kernel.body);
   const groupLayout = new Map<Value, DistributedLayout>();
   for (const d of dots) groupLayout.set(find(d.result), mmaLayoutFor(d, numWarps));
-  const layoutOfGroup = (v: Value): DistributedLayout => groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads);
+  // Groups that load or store 16-bit tiles take vectors of 8 elements (byte-sized ones are never
+  // vectorized, wider types keep 4).
+  const halfGroups = new Set<Value>();
+  const noteMemory = (b: Block): void => b.ops.forEach((op) => {
+    op.regions.forEach(noteMemory);
+    const v = op.opcode === 'load' ? op.result : op.opcode === 'store' ? op.operands[1] : undefined;
+    if (v && v.type.shape.length > 0 && DTYPE_INFO[dtypeOf(v.type)].bytes === 2) halfGroups.add(find(v));
+  });
+  noteMemory(kernel.body);
+  const layoutOfGroup = (v: Value): DistributedLayout => groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads, halfGroups.has(find(v)) ? 2 : 4);
   // Slice layouts: the source of a broadcast (and the 1-D value an expand_dims made it from) takes the
   // layout in which each thread already holds what the broadcast's result needs, so the broadcast is
   // register moves. First come, first served; a group fixed once keeps its layout.

@@ -257,13 +257,14 @@ class ThreadLowering {
    * How many consecutive registers of a load or store through `ptr` form one aligned vector access:
    * the layout must hold them as consecutive elements of the last axis, and axis info must prove the
    * addresses contiguous and aligned and the mask constant across them. 1 when nothing is proven.
+   * At most 16 bytes and `maxElems` elements (4 for register vectors; a cp.async copies 8 halves).
    */
-  private vectorWidth(ptr: Value, mask: Value | undefined, bytes: number): number {
+  private vectorWidth(ptr: Value, mask: Value | undefined, bytes: number, maxElems = 4): number {
     const info = this.axis?.get(ptr);
     const r = ptr.type.shape.length;
     if (!info || r === 0 || bytes === 1) return 1;
     const last = r - 1;
-    let w = Math.min(16 / bytes, 4, info.contiguity[last]!, Math.floor(info.divisibility[last]! / bytes));
+    let w = Math.min(16 / bytes, maxElems, info.contiguity[last]!, Math.floor(info.divisibility[last]! / bytes));
     if (mask) w = Math.min(w, this.axis!.get(mask)?.constancy[last] ?? 1);
     const l = layoutOf(ptr, this.threads);
     const fits = (w: number): boolean => {
@@ -1015,13 +1016,14 @@ class ThreadLowering {
   }
 
   /**
-   * cp.async of a load's tile to its swizzled place at `base` (a 16-byte chunk stays contiguous under
-   * the swizzle), one copy per aligned vector; zeros where the mask (and `extra`) is false. Commits a group.
+   * cp.async of a load's tile to its swizzled place at `base` (a chunk of the swizzle's vector stays
+   * contiguous under the swizzle), one copy per aligned vector of up to 16 bytes; zeros where the mask
+   * (and `extra`) is false. Commits a group.
    */
   private copyTileAsync(load: Op, ptr: readonly Reg[], mask: readonly Reg[] | undefined, extra: Reg | undefined, base: Reg, map: TileMap): void {
     const half = dtypeOf(load.result.type) as 'f16' | 'bf16';
     const addrOf = this.tileAddresses(layoutOf(load.result, this.threads), map, base);
-    const w = this.vectorWidth(load.operands[0]!, load.attrs['hasMask'] === true ? load.operands[1] : undefined, 2);
+    const w = this.vectorWidth(load.operands[0]!, load.attrs['hasMask'] === true ? load.operands[1] : undefined, 2, map.sh.vec);
     for (let k = 0; k < ptr.length; k += w) {
       const pred = mask && extra ? this.tb.binary('and', mask[k]!, extra) : mask?.[k] ?? extra;
       this.tb.emit({ op: 'cp_async', mem: half, dst: addrOf(k), src: ptr[k]!, bytes: (2 * w) as 4 | 8 | 16, pred });

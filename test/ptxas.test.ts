@@ -112,6 +112,10 @@ describe.skipIf(!PTXAS)('flash attention on wgmma (sm_90a) at the GPU benchmark 
       const { ptx } = lowerToPtx(compiled.module, { numWarps, arch: 'sm_90a' });
       expect(ptx).toContain(`wgmma.mma_async.sync.aligned.m64n${BN}k16.f32.bf16.bf16`);
       expect(ptx).toContain(`wgmma.mma_async.sync.aligned.m64n${D}k16.f32.bf16.bf16`);
+      // Every tile moves to shared memory in 16-byte copies (8 halves per copy, the swizzle's vector).
+      const copies = [...ptx.matchAll(/cp\.async\.c[ag]\.shared\.global \[[^\]]+\], \[[^\]]+\], (\d+)/g)].map((m) => m[1]);
+      expect(copies.length).toBeGreaterThan(0);
+      expect(new Set(copies)).toEqual(new Set(['16']));
       const file = join(dir, `flash-wgmma-${BM}x${BN}-${main}+${rest}.ptx`);
       writeFileSync(file, ptx);
       const r = spawnSync(PTXAS!, ['-arch=sm_90a', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });

@@ -4,8 +4,8 @@
 // tensor-core dot (f16/bf16 operands, shapes multiple of 16×8×16) takes the mma accumulator layout,
 // so the accumulator stays in registers across loop iterations; every other group takes the default
 // blocked layout of its shape (16-byte vectors along the last axis: 8 elements when the group loads
-// or stores a 16-bit tile, so that cp.async moves 16 bytes per copy, else 4; lanes along it, warps
-// along the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
+// a 16-bit tile read only by products, so that cp.async moves 16 bytes per copy, else 4; lanes along
+// it, warps along the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
 // the lowering finds cheapest. The layout is recorded in each value's `layout` slot.
 import type { Block, Func, Op, Value } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
@@ -94,15 +94,24 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
   visit(kernel.body);
   const groupLayout = new Map<Value, DistributedLayout>();
   for (const d of dots) groupLayout.set(find(d.result), mmaLayoutFor(d, numWarps));
-  // Groups that load or store 16-bit tiles take vectors of 8 elements (byte-sized ones are never
-  // vectorized, wider types keep 4).
-  const halfGroups = new Set<Value>();
-  const noteMemory = (b: Block): void => b.ops.forEach((op) => {
-    op.regions.forEach(noteMemory);
-    const v = op.opcode === 'load' ? op.result : op.opcode === 'store' ? op.operands[1] : undefined;
-    if (v && v.type.shape.length > 0 && DTYPE_INFO[dtypeOf(v.type)].bytes === 2) halfGroups.add(find(v));
+  // Groups that load a 16-bit tile read only as products' operands (what the PTX lowering leaves to
+  // cp.async) take vectors of 8 elements: 16-byte copies. Register loads are at most 4 wide anyway, and
+  // other groups keep 4, which suits their reductions and element-wise work.
+  const users = new Map<Value, Op[]>();
+  const noteUsers = (b: Block): void => b.ops.forEach((op) => {
+    op.regions.forEach(noteUsers);
+    for (const v of op.operands) users.set(v, [...(users.get(v) ?? []), op]);
   });
-  noteMemory(kernel.body);
+  noteUsers(kernel.body);
+  const onlyProductOperand = (v: Value): boolean => (users.get(v) ?? []).every((u) =>
+    (u.opcode === 'dot' && u.operands[2] !== v) || (u.opcode === 'trans' && onlyProductOperand(u.result)));
+  const halfGroups = new Set<Value>();
+  const noteLoads = (b: Block): void => b.ops.forEach((op) => {
+    op.regions.forEach(noteLoads);
+    if (op.opcode === 'load' && op.result.type.shape.length === 2 && DTYPE_INFO[dtypeOf(op.result.type)].bytes === 2 &&
+      (users.get(op.result)?.length ?? 0) > 0 && onlyProductOperand(op.result)) halfGroups.add(find(op.result));
+  });
+  noteLoads(kernel.body);
   const layoutOfGroup = (v: Value): DistributedLayout => groupLayout.get(find(v)) ?? defaultLayout(v.type.shape, threads, halfGroups.has(find(v)) ? 2 : 4);
   // Slice layouts: the source of a broadcast (and the 1-D value an expand_dims made it from) takes the
   // layout in which each thread already holds what the broadcast's result needs, so the broadcast is

@@ -2,7 +2,7 @@
 // ISA's descriptor semantics (as the simulator implements them), and the kernels lowered for sm_90a run
 // in the thread-level simulator against float64 references on ragged random inputs.
 import { describe, it, expect } from 'vitest';
-import { toHost, fromHost, type DType } from '../index.js';
+import { toHost, fromHost, jit, tl, type DType } from '../index.js';
 import { sharedOffset } from '../compiler/layouts/shared.js';
 import { wgmmaDescriptor, wgmmaPlace, wgmmaSharedLayout, wgmmaTile, wgmmaTileBytes } from '../compiler/layouts/wgmma.js';
 import { wgmmaElementAddress } from '../runtime/ptx-sim/simulator.js';
@@ -59,12 +59,36 @@ describe('wgmma B tiles: where the compiler stores each element is where the des
     });
 });
 
+// Two products in flight at once: s1's first use waits for its group only (wait_group 1), s2's for the rest.
+const twoProducts = jit(function twoProducts(X: tl.Ptr, W1: tl.Ptr, W2: tl.Ptr, O1: tl.Ptr, O2: tl.Ptr, M: tl.i32, BM: tl.constexpr, K: tl.constexpr, N: tl.constexpr) {
+  const rows = tl.programId(0) * BM + tl.arange(0, BM);
+  const k = tl.arange(0, K), n = tl.row(tl.arange(0, N));
+  const x = tl.load(X + tl.col(rows) * K + tl.row(k), { mask: tl.col(rows < M), other: 0 });
+  const s1 = tl.dot(x, tl.load(W1 + tl.col(k) * N + n));
+  const s2 = tl.dot(x, tl.load(W2 + tl.col(k) * N + n));
+  tl.store(O1 + tl.col(rows) * N + n, s1 + 1, { mask: tl.col(rows < M) });
+  tl.store(O2 + tl.col(rows) * N + n, s2, { mask: tl.col(rows < M) });
+});
+
 describe('kernels lowered for sm_90a (wgmma) in the thread-level simulator', () => {
   const r = rng(90);
   function input(dtype: DType, values: Float64Array) {
     const data = toHost(dtype, values);
     return { arg: { dtype, data }, exact: fromHost(dtype, data) };
   }
+
+  it('waits are deferred to each product\'s first use: two groups in flight, the older one waited for alone', () => {
+    const M = 100, K = 32, N = 32, BM = 64;
+    const x = input('bf16', r.array(M * K, -1, 1)), w1 = input('bf16', r.array(K * N, -1, 1)), w2 = input('bf16', r.array(K * N, -1, 1));
+    const o1 = new Float32Array(M * N), o2 = new Float32Array(M * N);
+    twoProducts.launch({ grid: [Math.ceil(M / BM)], device: hopper, numWarps: 4 }, x.arg, w1.arg, w2.arg, o1, o2, M, BM, K, N);
+    const want1 = ref.matmul(x.exact, w1.exact, M, K, N).map((v) => v + 1);
+    expectClose(o1, want1, { rtol: 1e-5, atol: 1e-5 }, 'first product + 1');
+    expectClose(o2, ref.matmul(x.exact, w2.exact, M, K, N), { rtol: 1e-5, atol: 1e-5 }, 'second product');
+    const ptx = lastPtx.get('twoProducts')!;
+    const waits = [...ptx.matchAll(/wgmma\.(commit_group|wait_group)\.sync\.aligned ?(\d*)/g)].map((m) => (m[1] === 'commit_group' ? 'commit' : `wait ${m[2]}`));
+    expect(waits).toEqual(['commit', 'commit', 'wait 1', 'wait 0']);
+  });
 
   it('matmul f16 and bf16 on 4 and 8 warps: ragged M, N, K, masked edges', () => {
     for (const dtype of ['f16', 'bf16'] as const)

@@ -4,9 +4,10 @@
 // value tile's rows); one value has one layout, so all but one of those uses would move it through
 // shared memory with two barriers. Recomputing an arange, a splat and a compare costs a few register
 // operations instead. Runs before layout assignment (after CSE, which would merge the copies again).
-// A broadcast result used by several ops is copied per user first: CSE merges `tl.col(rows < N)` of a
-// load's mask and of an unrelated store's mask when their shapes agree, and one value would put the
-// loaded tile in the stored tile's layout (an attention kernel's query load in the accumulator's).
+// A broadcast result or block constant used by several ops is copied per user first: CSE merges
+// `tl.col(rows < N)` of a load's mask and of an unrelated store's mask when their shapes agree (and a
+// load's `other: 0` with a zero tile the kernel carries through a loop), and one value would put the
+// loaded tile in the other's layout (an attention kernel's query load in the accumulator's).
 import { Op, Value, type Block, type Func } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 
@@ -45,7 +46,7 @@ export function rematerializeBroadcastSources(kernel: Func): void {
   removeDeadCheapOps(kernel.body);
 }
 
-/** Gives every op that uses a broadcast's result (after the first) its own copy, next to the original. */
+/** Gives every op that uses a broadcast's result or a block constant (after the first) its own copy, next to the original. */
 function splitSharedBroadcasts(body: Block): void {
   const users = new Map<Value, Op[]>();
   const collect = (b: Block): void => b.ops.forEach((op) => {
@@ -57,7 +58,7 @@ function splitSharedBroadcasts(body: Block): void {
     for (let i = 0; i < b.ops.length; i++) {
       const op = b.ops[i]!;
       op.regions.forEach(visit);
-      if (op.opcode !== 'broadcast') continue;
+      if (op.opcode !== 'broadcast' && !(op.opcode === 'constant' && op.result.type.shape.length > 0)) continue;
       for (const user of (users.get(op.result) ?? []).slice(1)) {
         const result = new Value(op.result.type, op.result.name);
         const clone = new Op(op.opcode, [...op.operands], [result], { ...op.attrs }, [], op.loc);

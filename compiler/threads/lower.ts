@@ -158,6 +158,14 @@ class ThreadLowering {
   private wgmmaBytes = 0;
   private wgmmaBase: Reg | undefined;
   private usesWgmma = false;
+  /**
+   * wgmma groups committed and not yet waited for, oldest first, by the registers they write. A product's
+   * wait is deferred to the first op that reads those registers (wait_group for just that group), so
+   * later work overlaps it: attention's P·V runs on the tensor cores during the next scores' softmax.
+   * Every group is waited for before the end of a loop body (the next iteration refills the stage
+   * buffers), before a loop, and at the end of the kernel.
+   */
+  private pendingWgmma: Set<Reg>[] = [];
 
   constructor(private readonly kernel: Func, numWarps: number, private readonly options: ThreadLoweringOptions) {
     this.threads = 32 * numWarps;
@@ -305,7 +313,10 @@ class ThreadLowering {
       }
       this.env.set(p.value, { layout: layoutOf(p.value, this.threads), regs: [reg] });
     });
-    const body = this.tb.nested(() => this.block(this.kernel.body));
+    const body = this.tb.nested(() => {
+      this.block(this.kernel.body);
+      this.flushWgmma();
+    });
     let sharedBytes = this.pipelineBytes + this.sharedBytes;
     if (this.wgmmaBase) {
       // The wgmma slots follow the scratch region, whose size is known only now, on a 1024-byte boundary.
@@ -464,6 +475,10 @@ class ThreadLowering {
   private op(op: Op): void {
     const note = this.options.sourceComments?.commentFor(op);
     if (note) this.tb.emit({ op: 'comment', text: note });
+    if (this.pendingWgmma.length) {
+      if (op.opcode === 'for') this.flushWgmma();
+      else this.awaitWgmma((op.opcode === 'if' ? [op.operands[0]!, ...usedFromOutside(op)] : op.operands).flatMap((v) => this.env.get(v)?.regs ?? []));
+    }
     const fam = opcodeInfo(op.opcode).family;
     if (fam === 'unary') return this.unaryOp(op);
     if (fam === 'binary') return this.binaryOp(op);
@@ -890,6 +905,8 @@ class ThreadLowering {
       this.prefetch(pipe.plan, pipelined, pipe.iv, next, this.tb.setp('lt', next, pipe.ub), this.stageBase(pipe, true), map);
       return { tileBase: this.tb.binary('add', this.stageBase(pipe, false), imm(pipe.plan.offsets.get(pipelined)!, 'u32')), pipelined };
     }
+    // No wgmma in flight reads this slot: wgmma tiles have slots of their own, one per product (and a
+    // loop waits for its products before the next iteration), and wgmma never reads the scratch region.
     const base = slot();
     this.tb.emit({ op: 'bar' });
     if (src.kind === 'load') {
@@ -1214,8 +1231,24 @@ class ThreadLowering {
         tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), ...aOperand(tm, ks), descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
     }
     tb.emit({ op: 'wgmma_commit' });
-    tb.emit({ op: 'wgmma_wait', pending: 0 });
+    this.pendingWgmma.push(new Set(d));
     return d;
+  }
+
+  /** Waits for the youngest pending wgmma group that writes one of `regs` (and so every older one). */
+  private awaitWgmma(regs: readonly Reg[]): void {
+    let youngest = -1;
+    this.pendingWgmma.forEach((g, i) => {
+      if (regs.some((r) => g.has(r))) youngest = i;
+    });
+    if (youngest < 0) return;
+    this.tb.emit({ op: 'wgmma_wait', pending: this.pendingWgmma.length - 1 - youngest });
+    this.pendingWgmma = this.pendingWgmma.slice(youngest + 1);
+  }
+  private flushWgmma(): void {
+    if (!this.pendingWgmma.length) return;
+    this.tb.emit({ op: 'wgmma_wait', pending: 0 });
+    this.pendingWgmma = [];
   }
 
   /** The last step of a reduction spread over warps: partials through shared memory, one slot per warp group. */
@@ -1326,6 +1359,7 @@ class ThreadLowering {
     try {
       instrs = this.tb.nested(() => {
         const yields = this.block(body);
+        this.flushWgmma(); // the next iteration refills the shared tiles this one's products read
         // Parallel copy: a yield may read a carried register that an earlier copy would overwrite.
         const temps = yields.map((regs) => regs.map((r) => this.tb.mov(r)));
         temps.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: carried[i]![j]!, src: r })));
@@ -1346,15 +1380,36 @@ class ThreadLowering {
   private ifOp(op: Op): void {
     const cond = this.scalarReg(op.operands[0]!);
     const outs = op.results.map((r) => Array.from({ length: layoutOf(r, this.threads).regs }, () => this.tb.reg(valueRegType(r))));
+    // Groups issued in a branch are waited for in it, so both paths leave the same ones in flight (those
+    // from before, which the branch did not need; a branch that waited for them makes a later wait free).
+    const pending = this.pendingWgmma;
     const branch = (b: Block): Instr[] =>
       this.tb.nested(() => {
+        this.pendingWgmma = [...pending];
         const ys = this.block(b);
+        if (this.pendingWgmma.some((g) => !pending.includes(g))) this.flushWgmma();
         ys.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: outs[i]![j]!, src: r })));
       });
     const thenI = branch(op.regions[0]!), elseI = branch(op.regions[1]!);
+    this.pendingWgmma = pending;
     this.tb.emit({ op: 'if', cond, then: thenI, else: elseI });
     op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: outs[i]! }));
   }
+}
+
+/** Values an op's regions read that are defined outside them. */
+function usedFromOutside(op: Op): Value[] {
+  const inside = new Set<Value>(), used = new Set<Value>();
+  const walk = (b: Block): void => {
+    b.args.forEach((a) => inside.add(a));
+    for (const o of b.ops) {
+      o.operands.forEach((v) => used.add(v));
+      o.results.forEach((r) => inside.add(r));
+      o.regions.forEach(walk);
+    }
+  };
+  op.regions.forEach(walk);
+  return [...used].filter((v) => !inside.has(v));
 }
 
 /** Whether a value is a constant zero (as tl.dot's default accumulator is). */

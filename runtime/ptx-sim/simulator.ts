@@ -310,6 +310,7 @@ class CtaSimulator {
     for (const w of [addr, addr + 1]) {
       const writer = this.wg?.unfenced.get(w);
       if (writer !== undefined) throw new SimulationError(`wgmma reads shared byte ${w}, which thread ${writer} wrote without a fence.proxy.async after it`);
+      this.wg?.noteRead(w);
     }
     return this.sharedLoad('u16', addr, t);
   }
@@ -391,6 +392,7 @@ class CtaSimulator {
         throw new SimulationError(`shared memory race: threads ${this.writer[w]} and ${t} write byte ${addr} without a barrier between`);
       this.writeEpoch[w] = this.epoch;
       this.writer[w] = t;
+      this.wg?.checkStore(w, t);
       this.wg?.unfenced.set(w, t);
     }
     const dv = this.smem;
@@ -534,27 +536,49 @@ function usesWgmma(body: readonly Instr[]): boolean {
   return body.some((i) => i.op === 'wgmma' || (i.op === 'for' && usesWgmma(i.body)) || (i.op === 'if' && (usesWgmma(i.then) || usesWgmma(i.else))));
 }
 
+/** The wgmmas of one commit group (or of the group not yet committed): what they write and read. */
+interface WgmmaGroup { readonly regs: Set<number>; readonly bytes: Set<number> }
+
 /**
  * The PTX ISA's ordering rules around wgmma, which the simulator cannot see go wrong by running wgmma at
  * once: its A and accumulator registers must not have been written since the last wgmma.fence (except by
- * wgmmas), its accumulators must not be read or written until a wgmma.wait_group has seen it complete,
- * and the shared bytes it reads must have been fenced for the async proxy (fence.proxy.async) since their
- * last write. Checked per instruction, before it runs.
+ * wgmmas), its accumulators must not be read or written until a wgmma.wait_group has seen its group
+ * complete (wait_group N completes all but the N most recent committed groups), the shared bytes it reads
+ * must have been fenced for the async proxy (fence.proxy.async) since their last write, and must not be
+ * written until then either. Checked per instruction, before it runs.
  */
 class WgmmaOrdering {
   private tick = 0;
   private fencedAt = -1;
   private readonly lastWrite = new Map<number, number>();
-  /** Accumulator registers of wgmmas not yet waited for. */
-  private readonly inFlight = new Set<number>();
+  /** wgmmas issued since the last commit, then the committed groups not yet waited for, oldest first. */
+  private open: WgmmaGroup = { regs: new Set(), bytes: new Set() };
+  private readonly committed: WgmmaGroup[] = [];
   /** Shared bytes written since their writer's last fence.proxy.async, with the writer. */
   readonly unfenced = new Map<number, number>();
+
+  private inFlight(reg: number): boolean {
+    return this.open.regs.has(reg) || this.committed.some((g) => g.regs.has(reg));
+  }
+  /** A shared byte a wgmma in flight reads (recorded as it runs). */
+  noteRead(byte: number): void {
+    this.open.bytes.add(byte);
+  }
+  /** Throws when a store would overwrite shared bytes that a wgmma not yet waited for reads. */
+  checkStore(byte: number, t: number): void {
+    if (this.open.bytes.has(byte) || this.committed.some((g) => g.bytes.has(byte)))
+      throw new SimulationError(`thread ${t} writes shared byte ${byte}, which a wgmma not yet waited for reads`);
+  }
 
   check(i: Instr, active: Uint8Array): void {
     this.tick++;
     switch (i.op) {
       case 'wgmma_fence': this.fencedAt = this.tick; return;
-      case 'wgmma_wait': if (i.pending === 0) this.inFlight.clear(); return;
+      case 'wgmma_commit':
+        this.committed.push(this.open);
+        this.open = { regs: new Set(), bytes: new Set() };
+        return;
+      case 'wgmma_wait': this.committed.splice(0, Math.max(0, this.committed.length - i.pending)); return;
       case 'fence_proxy_async':
         for (const [w, t] of this.unfenced) if (active[t]) this.unfenced.delete(w);
         return;
@@ -563,19 +587,22 @@ class WgmmaOrdering {
           if ((this.lastWrite.get(r.id) ?? -1) > this.fencedAt)
             throw new SimulationError(`wgmma reads register ${r.type}${r.id}, written after the last wgmma.fence`);
         for (const r of [...i.a, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
-          if (this.inFlight.has(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, an accumulator of a wgmma not yet waited for`);
-        i.d.forEach((r) => this.inFlight.add(r.id));
+          if (this.inFlight(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, an accumulator of a wgmma not yet waited for`);
+        // Accumulating into registers of another group still in flight is not ordered by the ISA either.
+        for (const r of i.d)
+          if (!this.open.regs.has(r.id) && this.inFlight(r.id)) throw new SimulationError(`wgmma accumulates into register ${r.type}${r.id} of a wgmma group not yet waited for`);
+        i.d.forEach((r) => this.open.regs.add(r.id));
         return;
       case 'for': case 'if':
         for (const r of regsIn(i.op === 'for' ? [i.lb, i.ub, i.step] : [i.cond]))
-          if (this.inFlight.has(r.id)) throw new SimulationError(`register ${r.type}${r.id} read before the wgmma that writes it was waited for`);
+          if (this.inFlight(r.id)) throw new SimulationError(`register ${r.type}${r.id} read before the wgmma that writes it was waited for`);
         if (i.op === 'for') this.lastWrite.set(i.iv.id, this.tick);
         return;
       default: {
         for (const [key, v] of Object.entries(i)) {
           const written = key === 'dst' || key === 'dsts' || key === 'd';
           for (const r of regsIn(Array.isArray(v) ? v : [v])) {
-            if (this.inFlight.has(r.id))
+            if (this.inFlight(r.id))
               throw new SimulationError(`register ${r.type}${r.id} ${written ? 'written' : 'read'} by ${i.op} before the wgmma that writes it was waited for`);
             if (written) this.lastWrite.set(r.id, this.tick);
           }

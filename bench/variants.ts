@@ -143,7 +143,7 @@ function timeFlash(FD: number, rot: number, causals: readonly boolean[], tilings
   for (const b of [qf, kf, v, out, freqs]) b.dispose();
 }
 if (run('flash'))
-  timeFlash(64, 64, [false, true], [[128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2], [64, 64, 4, 3], [64, 128, 4, 3]], bothProducts);
+  timeFlash(64, 64, [false, true], [[128, 64, 8], [128, 128, 8], [128, 64, 4, 2], [128, 128, 4], [64, 64, 4, 2], [64, 128, 4, 2], [256, 64, 8], [128, 64, 8, 2], [64, 64, 4, 3], [64, 128, 4, 3], [128, 128, 8, 2]], bothProducts);
 if (run('flash-dims')) {
   const defaultProducts = (f: (p: string) => void): void => f(dev.ptxArch() === 'sm_90a' ? 'wgmma' : 'mma.sync');
   timeFlash(32, 32, [false], [[128, 64, 8, 2], [128, 128, 8, 2], [128, 128, 8], [256, 128, 8], [128, 256, 8], [64, 128, 4, 2], [128, 64, 4, 2], [128, 128, 8, 3], [64, 128, 4, 3], [64, 128, 4, 4]], defaultProducts);

@@ -170,7 +170,7 @@ export const popeFeatureDType = (o: FlashOptions, q: BufferArg): 'f32' | 'f16' |
 /**
  * The tiling of a flash launch without autotuning, from the H200 measurements of bench/RESULTS.md
  * (D ≤ 64, tensor cores): on Hopper's wgmma (the products of a warpgroup, B and the queries read from
- * shared memory) 128 queries × 64 keys (128 for features of 64 or fewer) on 8 warps with two programs
+ * shared memory) 128 queries × 64 keys (128 for rows of 96 features or fewer) on 8 warps with two programs
  * per SM; on mma.sync 256 × 64 on 8
  * warps (32 rows per warp: each K/V fragment read from shared memory feeds two mma tiles) for long
  * non-causal sequences, 128 × 64 on 4 warps with two programs per SM otherwise; wider rows take
@@ -187,8 +187,9 @@ export function flashTiling(qShape: Shape4, kShape: Shape4, o: FlashOptions, q: 
   const wide = popeFeatureWidth(D, o.rotateDim) > 128 || D > 64;
   const wgmma = tensorCores && getDevice(o.device).ptxArch?.() === 'sm_90a';
   if (wgmma && !wide && Nq >= 128 && o.blockM === undefined && o.blockN === undefined && o.numWarps === undefined) {
-    // Narrow features (D + rot ≤ 64) take 128-key blocks: 0.715 against 0.813 ms at D=32 (bench/RESULTS.md).
-    const BN = Math.min(popeFeatureWidth(D, o.rotateDim) <= 64 ? 128 : 64, Math.max(16, nextPow2(Nk)));
+    // Rows of up to 96 features take 128-key blocks: the kernel alone at D=32 (64 features) 0.637 against
+    // 0.727 ms, at D=64 rot=32 (64 + 32) 0.936 against 1.004 ms (bench/RESULTS.md, 16-byte copies).
+    const BN = Math.min(popeFeatureWidth(D, o.rotateDim) <= 96 ? 128 : 64, Math.max(16, nextPow2(Nk)));
     return { BM: 128, BN, numWarps: 8, minBlocksPerSM: o.minBlocksPerSM ?? 2, rotateKeysOnce: Math.ceil(Nq / 128) * (H / Hkv) > 1 };
   }
   const long = tensorCores && !wide && Nq >= 256 && !o.causal;

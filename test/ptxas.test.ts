@@ -116,6 +116,10 @@ describe.skipIf(!PTXAS)('flash attention on wgmma (sm_90a) at the GPU benchmark 
       const copies = [...ptx.matchAll(/cp\.async\.c[ag]\.shared\.global \[[^\]]+\], \[[^\]]+\], (\d+)/g)].map((m) => m[1]);
       expect(copies.length).toBeGreaterThan(0);
       expect(new Set(copies)).toEqual(new Set(['16']));
+      // In the key loop, addresses are a pointer plus a scaled i32 offset in one instruction each.
+      const loop = ptx.slice(ptx.indexOf('$L_loop_0:'), ptx.indexOf('$L_loop_end_0:'));
+      expect(loop).toContain('mad.wide.s32');
+      expect(loop).not.toMatch(/cvt\.s64\.s32/);
       const file = join(dir, `flash-wgmma-${BM}x${BN}-${main}+${rest}.ptx`);
       writeFileSync(file, ptx);
       const r = spawnSync(PTXAS!, ['-arch=sm_90a', '-v', file, '-o', file.replace(/\.ptx$/, '.cubin')], { encoding: 'utf8' });

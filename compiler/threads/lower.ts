@@ -115,6 +115,8 @@ export interface ThreadLoweringOptions {
   readonly pipeline?: boolean;
   /** Run tensor-core dots that fit them as Hopper warpgroup products, B read from shared memory (PTX for sm_90a). */
   readonly wgmma?: boolean;
+  /** A pointer plus an i32 offset as one widening multiply-add (PTX mad.wide.s32) instead of convert, multiply and add. */
+  readonly wideAddressing?: boolean;
   /** Keep FMA dot products as loops over K instead of unrolling them (WGSL: shader compilers are slow on unrolled code). */
   readonly dotLoops?: boolean;
   /** Comments naming the kernel source line of the ops that follow, where it changes (one per lowering). */
@@ -707,6 +709,12 @@ class ThreadLowering {
     const elem = (op.result.type.elem as { pointee: DType }).pointee;
     const bytes = DTYPE_INFO[elem].bytes;
     this.define(op.result, p.map((ptr, i) => {
+      const off = o[i]!;
+      if (this.options.wideAddressing && off.kind === 'reg' && off.type === 's32') {
+        const dst = this.tb.reg('u64');
+        this.tb.emit({ op: 'mad_wide', dst, a: off, b: bytes, c: ptr as Reg });
+        return dst;
+      }
       const off64 = this.tb.cvt(o[i]!, 's64');
       const scaled = bytes === 1 ? off64 : this.tb.binary('mul', off64, imm(bytes, 's64'));
       return this.tb.binary('add', ptr, scaled, 'u64');

@@ -33,6 +33,8 @@ export type Instr =
   | { readonly op: 'binary'; readonly fn: BinaryFn; readonly dst: Reg; readonly a: Src; readonly b: Src }
   | { readonly op: 'unary'; readonly fn: UnaryFn; readonly dst: Reg; readonly a: Src }
   | { readonly op: 'fma'; readonly dst: Reg; readonly a: Src; readonly b: Src; readonly c: Src }
+  /** dst = c + a · b with a s32 register sign-extended and dst, c 64-bit: a pointer plus a scaled i32 offset in one instruction. */
+  | { readonly op: 'mad_wide'; readonly dst: Reg; readonly a: Reg; readonly b: number; readonly c: Reg }
   | { readonly op: 'setp'; readonly fn: CmpFn; readonly dst: Reg; readonly a: Src; readonly b: Src }
   | { readonly op: 'selp'; readonly dst: Reg; readonly a: Src; readonly b: Src; readonly cond: Reg }
   | { readonly op: 'cvt'; readonly dst: Reg; readonly src: Src }

@@ -133,6 +133,11 @@ class CtaSimulator {
         const round = wrap(i.dst.type);
         return this.each(active, undefined, (t) => (d[t] = round(this.v(i.a, t) * this.v(i.b, t) + this.v(i.c, t))));
       }
+      case 'mad_wide': {
+        // 64-bit integers are exact JS numbers here (addresses stay below 2^53).
+        const d = this.r(i.dst), a = this.r(i.a), c = this.r(i.c);
+        return this.each(active, undefined, (t) => (d[t] = c[t]! + (a[t]! | 0) * i.b));
+      }
       case 'setp': {
         const d = this.r(i.dst);
         const isF = i.a.type === 'f32' || i.a.type === 'f64';

@@ -65,7 +65,7 @@ export function lowerToPtx(module: Module, options: PtxOptions): PtxKernel {
   // wgmma needs sm_90a (Hopper's arch-specific features); elsewhere tensor-core dots are mma.sync.
   const program = lowerToThreads(kernel, options.numWarps, {
     vectorize: true, asyncCopies: options.threads === undefined, pipeline: (options.numStages ?? 2) >= 2,
-    wgmma: options.threads === undefined && options.arch === 'sm_90a', ...options.threads,
+    wgmma: options.threads === undefined && options.arch === 'sm_90a', wideAddressing: options.threads === undefined, ...options.threads,
   });
   emitDump(kernel.name, 'threads', printThreadProgram(program), options.dump);
   const ptx = renderPtx(program, { arch: options.arch ?? 'sm_80', minBlocksPerSM: options.minBlocksPerSM });

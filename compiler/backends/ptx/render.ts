@@ -113,6 +113,7 @@ class PtxRenderer {
         const inst = t === 'f32' || t === 'f64' ? `fma.rn.${t}` : `mad.lo.${t}`;
         return L(`${inst} ${this.reg(i.dst)}, ${this.inReg(i.a, ind)}, ${this.src(i.b)}, ${this.src(i.c)};`);
       }
+      case 'mad_wide': return L(`mad.wide.s32 ${this.reg(i.dst)}, ${this.reg(i.a)}, ${i.b}, ${this.reg(i.c)};`);
       case 'setp': {
         const t = i.a.type;
         const isF = t === 'f32' || t === 'f64';

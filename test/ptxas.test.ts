@@ -79,11 +79,15 @@ describe.skipIf(!PTXAS)('launch options that reach the PTX', () => {
     return r.stdout + r.stderr;
   };
 
-  it('numStages: tiles double-buffered across the key loop by default, copied when needed with 1 stage', () => {
+  it('numStages: tiles double-buffered across the key loop by default (one barrier per iteration), copied when needed with 1 stage', () => {
     const pipelined = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90' }).ptx;
     const single = lowerToPtx(compiled.module, { numWarps: 4, arch: 'sm_90', numStages: 1 }).ptx;
     expect(pipelined).toContain('software pipeline: 2 operand tile(s) double-buffered');
-    expect(pipelined).toContain('cp.async.wait_group 1;');
+    // One wait and one barrier per iteration, at its first tile; then both tiles of the next iteration are issued.
+    const loop = pipelined.slice(pipelined.indexOf('$L_loop_0:'), pipelined.indexOf('$L_loop_end_0:'));
+    expect(loop.match(/cp\.async\.wait_group 0;/g)).toHaveLength(1);
+    expect(loop.match(/bar\.sync/g)).toHaveLength(1);
+    expect(loop.match(/cp\.async\.commit_group;/g)).toHaveLength(2);
     expect(single).not.toContain('software pipeline');
     expect(single).toContain('cp.async.wait_group 0;');
     assemble(pipelined, 'flash-stages-2');

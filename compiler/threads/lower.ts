@@ -42,6 +42,8 @@ interface ActivePipeline {
   readonly ivReg: Reg;
   readonly ub: Reg;
   readonly step: Reg;
+  /** Whether this iteration has waited for its tiles and issued the next iteration's (at its first tile). */
+  synced: boolean;
 }
 
 /**
@@ -903,14 +905,19 @@ class ThreadLowering {
     // wgmma reads shared memory through the async proxy: writes must be fenced for it before the barrier.
     const fence = (): void => void (map.wgmma && this.tb.emit({ op: 'fence_proxy_async' }));
     if (pipelined && pipe) {
-      // This iteration's tile has landed once the copies committed after it (one group per other
-      // pipelined tile) are all that may still be in flight.
-      this.tb.emit({ op: 'cp_async_wait', pending: pipe.plan.loads.length - 1 });
-      fence();
-      this.tb.emit({ op: 'bar' });
-      // Every thread is past its reads of the other buffer (last iteration): refill it for the next one.
-      const next = this.tb.binary('add', pipe.ivReg, pipe.step);
-      this.prefetch(pipe.plan, pipelined, pipe.iv, next, this.tb.setp('lt', next, pipe.ub), this.stageBase(pipe, true), map);
+      if (!pipe.synced) {
+        // At the iteration's first tile (consumers are straight-line in the loop body): all of this
+        // iteration's tiles, issued during the last one, have landed; one barrier makes them visible
+        // (fenced for wgmma's async proxy) and tells that every thread is past its reads of the other
+        // buffer, which then takes all of the next iteration's tiles, a whole iteration ahead.
+        pipe.synced = true;
+        this.tb.emit({ op: 'cp_async_wait', pending: 0 });
+        if (pipe.plan.loads.some((l) => this.tileMapOf(l).wgmma)) this.tb.emit({ op: 'fence_proxy_async' });
+        this.tb.emit({ op: 'bar' });
+        const next = this.tb.binary('add', pipe.ivReg, pipe.step);
+        const inRange = this.tb.setp('lt', next, pipe.ub), other = this.stageBase(pipe, true);
+        for (const load of pipe.plan.loads) this.prefetch(pipe.plan, load, pipe.iv, next, inRange, other, this.tileMapOf(load));
+      }
       return { tileBase: this.tb.binary('add', this.stageBase(pipe, false), imm(pipe.plan.offsets.get(pipelined)!, 'u32')), pipelined };
     }
     // No wgmma in flight reads this slot: wgmma tiles have slots of their own, one per product (and a
@@ -1357,7 +1364,7 @@ class ThreadLowering {
     if (plan) {
       // The first iteration's tiles, into stage 0, before the loop.
       this.tb.emit({ op: 'comment', text: `software pipeline: ${plan.loads.length} operand tile(s) double-buffered, ${2 * plan.stageBytes} bytes` });
-      pipe = { plan, stage: this.tb.mov(imm(0, 'u32')), iv: body.args[0]!, ivReg: iv, ub, step };
+      pipe = { plan, stage: this.tb.mov(imm(0, 'u32')), iv: body.args[0]!, ivReg: iv, ub, step, synced: false };
       const first = this.tb.setp('lt', lb, ub), base0 = this.stageBase(pipe, false);
       for (const load of plan.loads) this.prefetch(plan, load, body.args[0]!, lb, first, base0, this.tileMapOf(load));
     }

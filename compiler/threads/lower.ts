@@ -170,6 +170,12 @@ class ThreadLowering {
    * buffers), before a loop, and at the end of the kernel.
    */
   private pendingWgmma: Set<Reg>[] = [];
+  /**
+   * wgmma products whose result a loop carries to its next iteration, with the carried registers: the
+   * product accumulates in them, so the loop needs no copy of its accumulator per iteration (ptxas did
+   * not coalesce that copy: 32 moves per key block of attention).
+   */
+  private readonly accumulateInto = new Map<Op, readonly Reg[]>();
 
   constructor(private readonly kernel: Func, numWarps: number, private readonly options: ThreadLoweringOptions) {
     this.threads = 32 * numWarps;
@@ -1187,7 +1193,7 @@ class ThreadLowering {
     // (An A shared with a product that cannot run on wgmma stays in registers, which wgmma must then not
     // read from outside the loop: bench/RESULTS.md, 2026-11-29 evening.)
     if (bL.wgmma && !aL.wgmma && this.loopInvariantA(op)) this.fail(op, 'internal: wgmma would read a loop-invariant A from registers; lower with TILEJIT_WGMMA=0');
-    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aL.wgmma ?? aFrag, zeroAcc ? 'zeros' : acc, bL.wgmma));
+    if (bL.wgmma) return this.define(op.result, this.wgmmaProduct(m, half, aL.wgmma ?? aFrag, zeroAcc ? 'zeros' : acc, bL.wgmma, this.accumulateInto.get(op)));
     const out: Reg[] = [];
     // k-steps outermost: consecutive mmas write different accumulator tiles, so none waits for the
     // previous one's result, and each step's B fragments are read just before they are used.
@@ -1207,15 +1213,20 @@ class ThreadLowering {
   /**
    * The product on Hopper's warpgroup tensor cores: one wgmma m64nNk16 per (64-row tile, k-step), A from
    * registers or from its shared tile, B from its shared tile, through a descriptor per k-step; issued as
-   * one group and waited for. The accumulators are copied into fresh registers, which the wgmmas update
-   * in place.
+   * one group and waited for. The accumulators are copied into fresh registers (or `into`, a loop's
+   * carried registers), which the wgmmas update in place.
    */
-  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aSrc: ((tm: number, ks: number) => readonly Reg[]) | { tile: WgmmaTile; base: Reg }, acc: readonly Reg[] | 'zeros', b: { tile: WgmmaTile; base: Reg }): Reg[] {
+  private wgmmaProduct(m: MmaTiling, half: 'f16' | 'bf16', aSrc: ((tm: number, ks: number) => readonly Reg[]) | { tile: WgmmaTile; base: Reg }, acc: readonly Reg[] | 'zeros', b: { tile: WgmmaTile; base: Reg }, into?: readonly Reg[]): Reg[] {
     this.usesWgmma = true;
     const tb = this.tb, perTile = m.tilesN * 4;
     // A zero accumulator is not read: the first k-step overwrites (scale-d 0). The registers still get
     // a definition of their own, never a copy of a shared constant, as the wgmmas update them in place.
-    const d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
+    let d: Reg[];
+    // Copied in order: only when no accumulator register is another position's target.
+    if (into && (acc === 'zeros' || acc.every((r, k) => r === into[k] || !into.includes(r)))) {
+      d = [...into];
+      if (acc !== 'zeros') acc.forEach((r, k) => r !== into[k] && tb.emit({ op: 'mov', dst: into[k]!, src: r }));
+    } else d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
     // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
     const loOf = (base: Reg, tile: WgmmaTile): Reg => tb.binary('or', tb.binary('shr', base, imm(4, 'u32')), imm(wgmmaDescriptor(tile, 0).lboField << 16, 'u32'));
     const plus = (lo: Reg, bytes: number): Reg => (bytes ? tb.binary('add', lo, imm(bytes >> 4, 'u32')) : lo);
@@ -1359,6 +1370,7 @@ class ThreadLowering {
     const iv = this.tb.reg(lb.type);
     this.env.set(body.args[0]!, { layout: layoutOf(body.args[0]!, this.threads), regs: [iv] });
     body.args.slice(1).forEach((a, i) => this.env.set(a, { layout: layoutOf(a, this.threads), regs: carried[i]! }));
+    this.noteCarriedProducts(body, carried);
     const plan = this.pipelines.get(op);
     let pipe: ActivePipeline | undefined;
     if (plan) {
@@ -1375,8 +1387,10 @@ class ThreadLowering {
       instrs = this.tb.nested(() => {
         const yields = this.block(body);
         this.flushWgmma(); // the next iteration refills the shared tiles this one's products read
-        // Parallel copy: a yield may read a carried register that an earlier copy would overwrite.
-        const temps = yields.map((regs) => regs.map((r) => this.tb.mov(r)));
+        // Parallel copy: a yield may read a carried register that an earlier copy would overwrite (a
+        // value already in its carried registers, as a product accumulated there, is not copied).
+        const moved = yields.map((regs, i) => regs.some((r, j) => r !== carried[i]![j]));
+        const temps = yields.map((regs, i) => (moved[i] ? regs.map((r) => this.tb.mov(r)) : []));
         temps.forEach((regs, i) => regs.forEach((r, j) => this.tb.emit({ op: 'mov', dst: carried[i]![j]!, src: r })));
         if (pipe) this.tb.emit({ op: 'binary', fn: 'xor', dst: pipe.stage, a: pipe.stage, b: imm(1, 'u32') });
       });
@@ -1390,6 +1404,24 @@ class ThreadLowering {
       this.tb.emit({ op: 'bar' });
     }
     op.results.forEach((r, i) => this.env.set(r, { layout: layoutOf(r, this.threads), regs: carried[i]! }));
+  }
+
+  /**
+   * The products a loop body yields whose old carried value nothing reads after them: they accumulate in
+   * the carried registers (see accumulateInto).
+   */
+  private noteCarriedProducts(body: Block, carried: readonly (readonly Reg[])[]): void {
+    const y = body.ops.at(-1);
+    if (y?.opcode !== 'yield') return;
+    const readsAfter = (v: Value, from: number): boolean => {
+      const uses = (o: Op): boolean => o.operands.includes(v) || o.regions.some((r) => r.ops.some(uses));
+      return body.ops.slice(from + 1).some(uses);
+    };
+    y.operands.forEach((v, i) => {
+      const d = v.def;
+      if (d?.opcode !== 'dot' || d.parent !== body || y.operands.indexOf(v) !== i) return;
+      if (!readsAfter(body.args[1 + i]!, body.ops.indexOf(d))) this.accumulateInto.set(d, carried[i]!);
+    });
   }
 
   private ifOp(op: Op): void {

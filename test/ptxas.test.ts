@@ -124,6 +124,9 @@ describe.skipIf(!PTXAS)('flash attention on wgmma (sm_90a) at the GPU benchmark 
       const loop = ptx.slice(ptx.indexOf('$L_loop_0:'), ptx.indexOf('$L_loop_end_0:'));
       expect(loop).toContain('mad.wide.s32');
       expect(loop).not.toMatch(/cvt\.s64\.s32/);
+      // The warpgroup index of the query tile's descriptor is broadcast from lane 0, so that ptxas keeps
+      // the descriptors in uniform registers.
+      expect(ptx).toContain('shfl.sync.idx.b32');
       // P·V accumulates in the loop's carried registers: after it, the loop copies only the row
       // statistics (max and sum, 2 registers each and their temporaries), not the accumulator.
       const afterLastProduct = loop.slice(loop.lastIndexOf('wgmma.commit_group'));

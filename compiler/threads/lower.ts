@@ -371,6 +371,27 @@ class ThreadLowering {
 
   // ---------------------------------------------------------------- thread-id dependent terms
   /** Σ_b bit_b(tid)·tidBit[b] (times `scale`), computed once in the prologue. */
+  /**
+   * warpgroup index (tid / 128) × `scale`, computed once, from a value ptxas knows is the same in every
+   * lane of a warp (so what a wgmma descriptor computes from it can stay in uniform registers).
+   */
+  private warpgroupTerm(scale: number): Reg {
+    const key = `warpgroup*${scale}`;
+    let r = this.tidTerms.get(key);
+    if (r) return r;
+    const saved = this.tb.out;
+    this.tb.out = this.prologue;
+    try {
+      const wg = this.tb.reg('u32');
+      this.tb.emit({ op: 'warp_broadcast', dst: wg, src: this.tb.binary('shr', this.tid, imm(7, 'u32')) });
+      r = this.tb.binary('mul', wg, imm(scale, 'u32'));
+    } finally {
+      this.tb.out = saved;
+    }
+    this.tidTerms.set(key, r);
+    return r;
+  }
+
   private tidTerm(tidBit: readonly number[], scale = 1, plusSmemBase = false): Reg {
     const key = `${tidBit.join(',')}*${scale}${plusSmemBase ? '+smem' : ''}`;
     let r = this.tidTerms.get(key);
@@ -1241,7 +1262,7 @@ class ThreadLowering {
       aOperand = (tm, ks) => ({ a: frags[tm]![ks]! });
     } else {
       const width = aSrc.tile.blockCols * 2;
-      const groupRows = this.tidTerm(Array.from({ length: Math.log2(this.threads) }, (_, i) => (i >= 7 ? 2 ** (i - 7) * 64 * width : 0)));
+      const groupRows = this.warpgroupTerm(64 * width);
       const loA = loOf(tb.binary('add', aSrc.base, groupRows), aSrc.tile);
       aOperand = (tm, ks) => {
         const desc = wgmmaDescriptor(aSrc.tile, ks);

@@ -87,6 +87,11 @@ export type Instr =
   | { readonly op: 'ldmatrix'; readonly dsts: readonly Reg[]; readonly addr: Reg; readonly trans: boolean }
   /** dst = src of the lane whose index differs from this one's by xor `laneMask` (a whole warp takes part). */
   | { readonly op: 'shfl_bfly'; readonly dst: Reg; readonly src: Reg; readonly laneMask: number }
+  /**
+   * Lane 0's src in every lane of the warp (shfl.sync.idx): for a value the same in all lanes, it tells
+   * ptxas so, which may then keep what is computed from it in the warp's uniform registers.
+   */
+  | { readonly op: 'warp_broadcast'; readonly dst: Reg; readonly src: Reg }
   /** Stops the kernel with an error when `cond` is false in any thread. */
   | { readonly op: 'trap_unless'; readonly cond: Reg }
   | { readonly op: 'for'; readonly iv: Reg; readonly lb: Src; readonly ub: Src; readonly step: Src; readonly body: Instr[] }

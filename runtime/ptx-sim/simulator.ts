@@ -220,6 +220,13 @@ class CtaSimulator {
         for (let t = 0; t < this.T; t++) d[t] = snapshot[t ^ i.laneMask]!;
         return;
       }
+      case 'warp_broadcast': {
+        const d = this.r(i.dst), s = this.r(i.src);
+        for (let t = 0; t < this.T; t++) if (!active[t]) throw new SimulationError('shfl.sync with inactive lanes');
+        const snapshot = Float64Array.from(s);
+        for (let t = 0; t < this.T; t++) d[t] = snapshot[t & ~31]!;
+        return;
+      }
       case 'trap_unless': {
         const c = this.r(i.cond);
         return this.each(active, undefined, (t) => {

@@ -212,6 +212,7 @@ class PtxRenderer {
       case 'ldmatrix':
         return L(`ldmatrix.sync.aligned.m8n8.x${i.dsts.length}${i.trans ? '.trans' : ''}.shared.b16 {${i.dsts.map((r) => this.reg(r)).join(', ')}}, [${this.reg(i.addr)}];`);
       case 'shfl_bfly': return L(`shfl.sync.bfly.b32 ${this.reg(i.dst)}, ${this.reg(i.src)}, ${i.laneMask}, 31, -1;`);
+      case 'warp_broadcast': return L(`shfl.sync.idx.b32 ${this.reg(i.dst)}, ${this.reg(i.src)}, 0, 31, -1;`);
       case 'trap_unless': return L(`@!${this.reg(i.cond)} trap;`);
       case 'for': {
         const n = this.labels++;

@@ -685,8 +685,8 @@ class WgslRenderer {
       }
       case 'wgmma': case 'wgmma_fence': case 'wgmma_commit': case 'wgmma_wait': case 'fence_proxy_async':
         throw new WgslLoweringError(`WGSL backend: ${i.op} is a Hopper (sm_90a) instruction, which the WGSL lowering never asks for`);
-      case 'mad_wide':
-        throw new WgslLoweringError('WGSL backend: mad_wide is a PTX address instruction, which the WGSL lowering never asks for');
+      case 'mad_wide': case 'warp_broadcast':
+        throw new WgslLoweringError(`WGSL backend: ${i.op} is a PTX instruction the WGSL lowering never asks for`);
       case 'bar':
         this.xchgFree = [true, true];
         return L('workgroupBarrier();');

@@ -163,7 +163,8 @@ class ThreadLowering {
   private wgmmaBase: Reg | undefined;
   private usesWgmma = false;
   /**
-   * wgmma groups committed and not yet waited for, oldest first, by the registers they write. A product's
+   * wgmma groups committed and not yet waited for, oldest first, by the registers they write or read
+   * as A fragments. A product's
    * wait is deferred to the first op that reads those registers (wait_group for just that group), so
    * later work overlaps it: attention's P·V runs on the tensor cores during the next scores' softmax.
    * Every group is waited for before the end of a loop body (the next iteration refills the stage
@@ -1257,8 +1258,10 @@ class ThreadLowering {
     // one swizzle width within its column block.
     let aOperand: (tm: number, ks: number) => { a: readonly Reg[]; aDesc?: { lo: Reg; hi: number } };
     const aInRegisters = typeof aSrc === 'function';
+    let aFragments: Reg[] = [];
     if (aInRegisters) {
       const frags = Array.from({ length: m.tilesM }, (_, tm) => Array.from({ length: m.kSteps }, (_, ks) => aSrc(tm, ks)));
+      aFragments = frags.flat(2);
       aOperand = (tm, ks) => ({ a: frags[tm]![ks]! });
     } else {
       const width = aSrc.tile.blockCols * 2;
@@ -1278,7 +1281,8 @@ class ThreadLowering {
         tb.emit({ op: 'wgmma', type: half, n: m.N, d: d.slice(tm * perTile, (tm + 1) * perTile), ...aOperand(tm, ks), descLo, descHi: desc.hi, transB: b.tile.major === 'MN', accumulate: ks > 0 || acc !== 'zeros' });
     }
     tb.emit({ op: 'wgmma_commit' });
-    this.pendingWgmma.push(new Set(d));
+    // Its accumulators and A fragments must not be touched until the group is waited for.
+    this.pendingWgmma.push(new Set([...d, ...aFragments]));
     return d;
   }
 

@@ -548,8 +548,8 @@ function usesWgmma(body: readonly Instr[]): boolean {
   return body.some((i) => i.op === 'wgmma' || (i.op === 'for' && usesWgmma(i.body)) || (i.op === 'if' && (usesWgmma(i.then) || usesWgmma(i.else))));
 }
 
-/** The wgmmas of one commit group (or of the group not yet committed): what they write and read. */
-interface WgmmaGroup { readonly regs: Set<number>; readonly bytes: Set<number> }
+/** The wgmmas of one commit group (or of the group not yet committed): their accumulator and A registers, and the shared bytes they read. */
+interface WgmmaGroup { readonly regs: Set<number>; readonly aRegs: Set<number>; readonly bytes: Set<number> }
 
 /**
  * The PTX ISA's ordering rules around wgmma, which the simulator cannot see go wrong by running wgmma at
@@ -564,13 +564,13 @@ class WgmmaOrdering {
   private fencedAt = -1;
   private readonly lastWrite = new Map<number, number>();
   /** wgmmas issued since the last commit, then the committed groups not yet waited for, oldest first. */
-  private open: WgmmaGroup = { regs: new Set(), bytes: new Set() };
+  private open: WgmmaGroup = { regs: new Set(), aRegs: new Set(), bytes: new Set() };
   private readonly committed: WgmmaGroup[] = [];
   /** Shared bytes written since their writer's last fence.proxy.async, with the writer. */
   readonly unfenced = new Map<number, number>();
 
   private inFlight(reg: number): boolean {
-    return this.open.regs.has(reg) || this.committed.some((g) => g.regs.has(reg));
+    return [this.open, ...this.committed].some((g) => g.regs.has(reg) || g.aRegs.has(reg));
   }
   /** A shared byte a wgmma in flight reads (recorded as it runs). */
   noteRead(byte: number): void {
@@ -588,7 +588,7 @@ class WgmmaOrdering {
       case 'wgmma_fence': this.fencedAt = this.tick; return;
       case 'wgmma_commit':
         this.committed.push(this.open);
-        this.open = { regs: new Set(), bytes: new Set() };
+        this.open = { regs: new Set(), aRegs: new Set(), bytes: new Set() };
         return;
       case 'wgmma_wait': this.committed.splice(0, Math.max(0, this.committed.length - i.pending)); return;
       case 'fence_proxy_async':
@@ -598,12 +598,15 @@ class WgmmaOrdering {
         for (const r of [...i.a, ...i.d])
           if ((this.lastWrite.get(r.id) ?? -1) > this.fencedAt)
             throw new SimulationError(`wgmma reads register ${r.type}${r.id}, written after the last wgmma.fence`);
+        // (Its group's earlier wgmmas may read the same A fragments.)
         for (const r of [...i.a, ...(i.aDesc ? [i.aDesc.lo] : []), i.descLo])
-          if (this.inFlight(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, an accumulator of a wgmma not yet waited for`);
+          if (!this.open.aRegs.has(r.id) && this.inFlight(r.id)) throw new SimulationError(`wgmma reads register ${r.type}${r.id}, a register of a wgmma not yet waited for`);
         // Accumulating into registers of another group still in flight is not ordered by the ISA either.
         for (const r of i.d)
           if (!this.open.regs.has(r.id) && this.inFlight(r.id)) throw new SimulationError(`wgmma accumulates into register ${r.type}${r.id} of a wgmma group not yet waited for`);
+        // The ISA leaves accessing a wgmma's accumulators or A fragments before its wait undefined.
         i.d.forEach((r) => this.open.regs.add(r.id));
+        i.a.forEach((r) => this.open.aRegs.add(r.id));
         return;
       case 'for': case 'if':
         for (const r of regsIn(i.op === 'for' ? [i.lb, i.ub, i.step] : [i.cond]))

@@ -26,8 +26,9 @@ function eachName(name: string, args: readonly unknown[], index: number): string
     if (k === '#') return String(index);
     if (next >= args.length) return m;
     const v = args[next++];
-    if (k === 'd' || k === 'i') return String(Math.trunc(Number(v)));
-    if (k === 'f') return String(Number(v));
+    if (k === 'd') return String(Number(v));
+    if (k === 'i') return String(parseInt(String(v), 10));
+    if (k === 'f') return String(parseFloat(String(v)));
     if (k === 'j' || k === 'o' || k === 'O') return JSON.stringify(v);
     return String(v);
   });

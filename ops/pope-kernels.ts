@@ -84,7 +84,7 @@ export function launchPopeSimilarity(
   checkQK(qShape, kShape, o.rotateDim);
   const f = o.features;
   if (f) {
-    const BF = popeFeatureWidth(D, o.rotateDim), split = popeFeatureSplit(D, o.rotateDim);
+    const split = popeFeatureSplit(D, o.rotateDim), BF = split.main + split.rest;
     launchRowFeatures(q, [B, H, Nq, D], qStrides, freqs, bias, f.queries, { ...o, freqRowOffset: Nk - Nq, scale: 1 });
     launchRowFeatures(k, [B, Hkv, Nk, D], kStrides, freqs, null, f.keys, { ...o, freqRowOffset: 0, scale: 1 });
     const tc = dotType(o, q) !== 'f32';
@@ -265,7 +265,7 @@ export function launchPopeFlashAttention(
   checkQK(qShape, kShape, o.rotateDim);
   const { BM, BN, numWarps, minBlocksPerSM } = flashTiling(qShape, kShape, o, q);
   const mask = o.mask;
-  const BF = popeFeatureWidth(D, o.rotateDim);
+  const split = popeFeatureSplit(D, o.rotateDim), BF = split.main + split.rest;
   const softmaxScale = o.softmaxScale ?? D ** -0.5;
   let queries = q, keys = k, qs: readonly number[] = qStrides, ks: readonly number[] = kStrides;
   const f = o.features;
@@ -281,7 +281,6 @@ export function launchPopeFlashAttention(
     qs[0]!, qs[1]!, qs[2]!, ks[0]!, ks[1]!, ks[2]!, vStrides[0], vStrides[1], vStrides[2],
     outStrides[0], outStrides[1], outStrides[2], mask?.strides[0] ?? 0, mask?.strides[1] ?? 0, mask?.strides[2] ?? 0,
     bias !== null, mask !== undefined, o.causal ?? false, o.toMagnitude ?? 'softplus'] as const;
-  const split = popeFeatureSplit(D, o.rotateDim);
   const tail = [blockDim(D), dotType(o, q), f !== undefined, split.main, split.rest] as const;
   if (o.autotune && dotType(o, q) !== 'f32' && Nq >= 64 && !webgpuWorkgroupBudget(o.device)) {
     tunedFlashAttention.launch({ grid: (meta) => [Math.ceil(Nq / (meta['BLOCK_M'] as number)), B * H], device: o.device }, ...head, ...tail);

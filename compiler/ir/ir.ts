@@ -106,3 +106,10 @@ export function walkOps(block: Block, visit: (op: Op) => void): void {
     for (const r of op.regions) walkOps(r, visit);
   }
 }
+
+/** The ops that use each value in `block` (nested regions included), each op once per value. */
+export function usersOf(block: Block): Map<Value, Op[]> {
+  const users = new Map<Value, Op[]>();
+  walkOps(block, (op) => new Set(op.operands).forEach((v) => users.set(v, [...(users.get(v) ?? []), op])));
+  return users;
+}

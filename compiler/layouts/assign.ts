@@ -7,7 +7,7 @@
 // a 16-bit tile read only by products, so that cp.async moves 16 bytes per copy, else 4; lanes along
 // it, warps along the first axis). Ops between groups (broadcast, transpose, reduce, dot operands) move elements as
 // the lowering finds cheapest. The layout is recorded in each value's `layout` slot.
-import type { Block, Func, Op, Value } from '../ir/ir.js';
+import { usersOf, type Block, type Func, type Op, type Value } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 import { dtypeOf, sameShape } from '../ir/types.js';
 import { DTYPE_INFO } from '../ir/dtype.js';
@@ -97,12 +97,7 @@ export function assignLayouts(kernel: Func, numWarps: number): void {
   // Groups that load a 16-bit tile read only as products' operands (what the PTX lowering leaves to
   // cp.async) take vectors of 8 elements: 16-byte copies. Register loads are at most 4 wide anyway, and
   // other groups keep 4, which suits their reductions and element-wise work.
-  const users = new Map<Value, Op[]>();
-  const noteUsers = (b: Block): void => b.ops.forEach((op) => {
-    op.regions.forEach(noteUsers);
-    for (const v of op.operands) users.set(v, [...(users.get(v) ?? []), op]);
-  });
-  noteUsers(kernel.body);
+  const users = usersOf(kernel.body);
   const onlyProductOperand = (v: Value): boolean => (users.get(v) ?? []).every((u) =>
     (u.opcode === 'dot' && u.operands[2] !== v) || (u.opcode === 'trans' && onlyProductOperand(u.result)));
   const halfGroups = new Set<Value>();

@@ -8,7 +8,7 @@
 // `tl.col(rows < N)` of a load's mask and of an unrelated store's mask when their shapes agree (and a
 // load's `other: 0` with a zero tile the kernel carries through a loop), and one value would put the
 // loaded tile in the other's layout (an attention kernel's query load in the accumulator's).
-import { Op, Value, type Block, type Func } from '../ir/ir.js';
+import { Op, Value, usersOf, type Block, type Func } from '../ir/ir.js';
 import { opcodeInfo } from '../ir/ops.js';
 
 /** Ops that are cheap to recompute per use: no memory access, no reduction, no products. */
@@ -48,12 +48,7 @@ export function rematerializeBroadcastSources(kernel: Func): void {
 
 /** Gives every op that uses a broadcast's result or a block constant (after the first) its own copy, next to the original. */
 function splitSharedBroadcasts(body: Block): void {
-  const users = new Map<Value, Op[]>();
-  const collect = (b: Block): void => b.ops.forEach((op) => {
-    for (const v of new Set(op.operands)) users.set(v, [...(users.get(v) ?? []), op]);
-    op.regions.forEach(collect);
-  });
-  collect(body);
+  const users = usersOf(body);
   const visit = (b: Block): void => {
     for (let i = 0; i < b.ops.length; i++) {
       const op = b.ops[i]!;

@@ -371,21 +371,14 @@ class ThreadLowering {
   }
 
   // ---------------------------------------------------------------- thread-id dependent terms
-  /** Σ_b bit_b(tid)·tidBit[b] (times `scale`), computed once in the prologue. */
-  /**
-   * warpgroup index (tid / 128) × `scale`, computed once, from a value ptxas knows is the same in every
-   * lane of a warp (so what a wgmma descriptor computes from it can stay in uniform registers).
-   */
-  private warpgroupTerm(scale: number): Reg {
-    const key = `warpgroup*${scale}`;
+  /** A thread-id dependent value, computed by `make` in the prologue once per `key`. */
+  private prologueTerm(key: string, make: () => Reg): Reg {
     let r = this.tidTerms.get(key);
     if (r) return r;
     const saved = this.tb.out;
     this.tb.out = this.prologue;
     try {
-      const wg = this.tb.reg('u32');
-      this.tb.emit({ op: 'warp_broadcast', dst: wg, src: this.tb.binary('shr', this.tid, imm(7, 'u32')) });
-      r = this.tb.binary('mul', wg, imm(scale, 'u32'));
+      r = make();
     } finally {
       this.tb.out = saved;
     }
@@ -393,13 +386,21 @@ class ThreadLowering {
     return r;
   }
 
+  /**
+   * warpgroup index (tid / 128) × `scale`, from a value ptxas knows is the same in every lane of a warp
+   * (so what a wgmma descriptor computes from it can stay in uniform registers).
+   */
+  private warpgroupTerm(scale: number): Reg {
+    return this.prologueTerm(`warpgroup*${scale}`, () => {
+      const wg = this.tb.reg('u32');
+      this.tb.emit({ op: 'warp_broadcast', dst: wg, src: this.tb.binary('shr', this.tid, imm(7, 'u32')) });
+      return this.tb.binary('mul', wg, imm(scale, 'u32'));
+    });
+  }
+
+  /** Σ_b bit_b(tid)·tidBit[b] (times `scale`), computed once in the prologue. */
   private tidTerm(tidBit: readonly number[], scale = 1, plusSmemBase = false): Reg {
-    const key = `${tidBit.join(',')}*${scale}${plusSmemBase ? '+smem' : ''}`;
-    let r = this.tidTerms.get(key);
-    if (r) return r;
-    const saved = this.tb.out;
-    this.tb.out = this.prologue;
-    try {
+    return this.prologueTerm(`${tidBit.join(',')}*${scale}${plusSmemBase ? '+smem' : ''}`, () => {
       let acc: Reg | undefined;
       const add = (x: Reg): void => {
         acc = acc ? this.tb.binary('add', acc, x) : x;
@@ -417,28 +418,15 @@ class ThreadLowering {
         b = e;
       }
       if (plusSmemBase) add(this.smemBase);
-      r = acc ?? this.tb.mov(imm(0, 'u32'));
-      this.tidTerms.set(key, r);
-      return r;
-    } finally {
-      this.tb.out = saved;
-    }
+      return acc ?? this.tb.mov(imm(0, 'u32'));
+    });
   }
 
   /** A predicate true in the one thread that owns each element of a replicated layout. */
   private ownerPredicate(l: DistributedLayout): Reg | undefined {
     const mask = replicationMask(l);
     if (mask === 0) return undefined;
-    const key = `owner:${mask}`;
-    let r = this.tidTerms.get(key);
-    if (!r) {
-      const saved = this.tb.out;
-      this.tb.out = this.prologue;
-      r = this.tb.setp('eq', this.tb.binary('and', this.tid, imm(mask, 'u32')), imm(0, 'u32'));
-      this.tb.out = saved;
-      this.tidTerms.set(key, r);
-    }
-    return r;
+    return this.prologueTerm(`owner:${mask}`, () => this.tb.setp('eq', this.tb.binary('and', this.tid, imm(mask, 'u32')), imm(0, 'u32')));
   }
 
   private linear(l: DistributedLayout, f: (t: number, k: number) => number, what: string) {
@@ -1243,11 +1231,11 @@ class ThreadLowering {
     const tb = this.tb, perTile = m.tilesN * 4;
     // A zero accumulator is not read: the first k-step overwrites (scale-d 0). The registers still get
     // a definition of their own, never a copy of a shared constant, as the wgmmas update them in place.
+    // (`acc` is always a gathered copy, never the carried registers themselves.)
     let d: Reg[];
-    // Copied in order: only when no accumulator register is another position's target.
-    if (into && (acc === 'zeros' || acc.every((r, k) => r === into[k] || !into.includes(r)))) {
+    if (into) {
       d = [...into];
-      if (acc !== 'zeros') acc.forEach((r, k) => r !== into[k] && tb.emit({ op: 'mov', dst: into[k]!, src: r }));
+      if (acc !== 'zeros') acc.forEach((r, k) => tb.emit({ op: 'mov', dst: into[k]!, src: r }));
     } else d = acc === 'zeros' ? Array.from({ length: m.tilesM * perTile }, () => tb.mov(imm(0, 'f32'))) : acc.map((r) => tb.mov(r));
     // The descriptor's low word: the start address in 16-byte units (bits 0–13) and the leading byte offset (bits 16–29).
     const loOf = (base: Reg, tile: WgmmaTile): Reg => tb.binary('or', tb.binary('shr', base, imm(4, 'u32')), imm(wgmmaDescriptor(tile, 0).lboField << 16, 'u32'));
@@ -1312,14 +1300,7 @@ class ThreadLowering {
     const write = this.linear(l, (t, j) => compress(t) * outCount + l.table[t * l.regs + j]!, 'a cross-warp reduction');
     const read = this.linear(l, (t, j) => l.table[t * l.regs + j]!, 'a cross-warp reduction');
     const wbase = this.tidTerm(write.tidBit, bytes, true), rbase = this.tidTerm(read.tidBit, bytes, true);
-    const writer = this.tidTerms.get(`writer:${plan.writerMask}`) ?? (() => {
-      const saved = this.tb.out;
-      this.tb.out = this.prologue;
-      const p = this.tb.setp('eq', this.tb.binary('and', this.tid, imm(plan.writerMask, 'u32')), imm(0, 'u32'));
-      this.tb.out = saved;
-      this.tidTerms.set(`writer:${plan.writerMask}`, p);
-      return p;
-    })();
+    const writer = this.prologueTerm(`writer:${plan.writerMask}`, () => this.tb.setp('eq', this.tb.binary('and', this.tid, imm(plan.writerMask, 'u32')), imm(0, 'u32')));
     this.tb.emit({ op: 'bar' });
     partials.forEach((r, j) => this.tb.emit({ op: 'st', space: 'shared', mem, src: r, addr: wbase, offset: write.regConst[j]! * bytes, pred: writer }));
     this.tb.emit({ op: 'bar' });

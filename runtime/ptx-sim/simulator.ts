@@ -570,7 +570,8 @@ class WgmmaOrdering {
   readonly unfenced = new Map<number, number>();
 
   private inFlight(reg: number): boolean {
-    return [this.open, ...this.committed].some((g) => g.regs.has(reg) || g.aRegs.has(reg));
+    const holds = (g: WgmmaGroup): boolean => g.regs.has(reg) || g.aRegs.has(reg);
+    return holds(this.open) || this.committed.some(holds);
   }
   /** A shared byte a wgmma in flight reads (recorded as it runs). */
   noteRead(byte: number): void {
